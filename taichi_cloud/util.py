@@ -1,0 +1,24 @@
+"""Small helpers shared by every component: ids and timestamps."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+
+def new_id() -> str:
+    """An opaque, URL-safe identifier (72 random bits)."""
+    return secrets.token_urlsafe(9)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(dt: datetime | None = None) -> str:
+    """RFC 3339 UTC with fixed-width microseconds, so strings sort like the instants they name."""
+    return (dt or utcnow()).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
