@@ -1,0 +1,1 @@
+"""Media pipeline: probing, the one-pass HLS + DASH ladder, posters, storyboards, captions."""
