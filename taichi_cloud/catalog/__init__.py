@@ -1,0 +1,1 @@
+"""The multilingual catalog: videos, archive items, people with lineage, collections."""

@@ -1,0 +1,1 @@
+"""The web layer: middlewares, route declarations, OpenAPI, pages."""
