@@ -1,0 +1,138 @@
+"""Snippets: HTML-escaped stored text with ``<mark>`` around what the query matched.
+
+Marks are computed here, from the stored text and the analysed query, so they work the same
+for every backend and for CJK (where backends' own highlighters see only grams).
+"""
+
+from __future__ import annotations
+
+import html
+import unicodedata
+
+from .analysis import (
+    QUERY_STEM_LANGUAGES,
+    SEGMENT_PATTERN,
+    fold_han,
+    fold_latin,
+    han_pinyin,
+    word_forms,
+)
+from .query import MarkTargets
+
+WINDOW = 180  # characters of text around the best cluster of marks
+LEAD = 40  # characters shown before the first mark of the window
+MAX_TARGET = 16
+
+
+def _normalized_with_offsets(text: str) -> tuple[str, list[int]]:
+    """Case-folded NFKC text and, per normalised character, its index in ``text``."""
+    if text.isascii():
+        return text.lower(), list(range(len(text)))
+    whole = unicodedata.normalize("NFKC", text).casefold()
+    if len(whole) == len(text):
+        return whole, list(range(len(text)))
+    out: list[str] = []
+    offsets: list[int] = []
+    for index, ch in enumerate(text):
+        piece = unicodedata.normalize("NFKC", ch).casefold()
+        out.append(piece)
+        offsets.extend([index] * len(piece))
+    return "".join(out), offsets
+
+
+def find_marks(text: str, lang: str, targets: MarkTargets) -> list[tuple[int, int]]:
+    """Merged (start, end) spans of ``text`` to mark."""
+    normalized, offsets = _normalized_with_offsets(text)
+    spans: list[tuple[int, int]] = []
+    for match in SEGMENT_PATTERN.finditer(normalized):
+        script = match.lastgroup
+        start = match.start()
+        if script == "word":
+            word = fold_latin(match.group().replace("'", "").replace("’", ""))
+            forms = set(word_forms(word, lang))
+            for other in QUERY_STEM_LANGUAGES:
+                forms.update(word_forms(word, other))
+            if forms & targets.latin:
+                spans.append((start, match.end()))
+            continue
+        run = fold_han(match.group()) if script == "han" else match.group()
+        spans.extend((start + a, start + b) for a, b in _cjk_spans(run, targets, script == "han"))
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(spans):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    # Back to positions in the original text (end is exclusive: last char's index + 1).
+    return [(offsets[a], offsets[b - 1] + 1) for a, b in merged]
+
+
+def _cjk_spans(run: str, targets: MarkTargets, is_han: bool) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    syllables = han_pinyin(run) if is_han and targets.pinyin else ()
+    i = 0
+    while i < len(run):
+        found = 0
+        for k in range(min(MAX_TARGET, len(run) - i), 0, -1):
+            if run[i:i + k] in targets.cjk:
+                found = k
+                break
+        if not found and syllables:
+            for k in range(min(8, len(run) - i), 1, -1):
+                if "".join(syllables[i:i + k]).replace("v", "u") in targets.pinyin:
+                    found = k
+                    break
+        if found:
+            spans.append((i, i + found))
+            i += found
+        else:
+            i += 1
+    return spans
+
+
+def render(text: str, spans: list[tuple[int, int]], window: int = WINDOW) -> str:
+    """The best window of ``text`` with marks, HTML-escaped."""
+    if not spans:
+        cut = text[:window]
+        return html.escape(cut) + ("…" if len(text) > window else "")
+    best_start, best_count = 0, -1
+    for a, _ in spans:
+        start = max(0, a - LEAD)
+        count = sum(1 for x, y in spans if x >= start and y <= start + window)
+        if count > best_count:
+            best_start, best_count = start, count
+    start = best_start
+    if start > 0:  # do not cut a word in half
+        space = text.rfind(" ", max(0, start - 15), start)
+        start = space + 1 if space >= 0 else start
+    end = min(len(text), start + window)
+    if end < len(text):
+        space = text.find(" ", end, end + 15)
+        end = space if space >= 0 else end
+    out = ["…"] if start > 0 else []
+    cursor = start
+    for a, b in spans:
+        if b <= start or a >= end:
+            continue
+        a, b = max(a, start), min(b, end)
+        out.append(html.escape(text[cursor:a]))
+        out.append(f"<mark>{html.escape(text[a:b])}</mark>")
+        cursor = b
+    out.append(html.escape(text[cursor:end]))
+    if end < len(text):
+        out.append("…")
+    return " ".join("".join(out).split("\n")).strip()
+
+
+def snippet(candidates: list[tuple[str, str]], targets: MarkTargets) -> str:
+    """From ``[(text, lang), ...]`` (preferred first) the first text that has a match."""
+    for text, lang in candidates:
+        if not text:
+            continue
+        spans = find_marks(text, lang, targets)
+        if spans:
+            return render(text, spans)
+    for text, _ in candidates:
+        if text:
+            return render(text, [])
+    return ""

@@ -1,0 +1,205 @@
+"""whoosh engine (whoosh-reloaded 2.7.5, frozen code: we use only its stable core).
+
+Text fields use a whitespace tokenizer over tokens our analysis already produced. Searchers
+are thread-local (one shared searcher across executor threads gave unpickling errors) and
+refreshed when the index generation moves. ``correct_query`` is not used (it crashes on
+multi-token words); suggestions come from :mod:`.vocabulary`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from whoosh import index as whoosh_index
+from whoosh import query as wq
+from whoosh import sorting
+from whoosh.analysis import SpaceSeparatedTokenizer
+from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
+
+from .base import FACETS, EngineResult, IndexUnavailable, MatchAll, Node, Term
+from .documents import LOCALE_FIELD, TEXT_FIELDS, SearchDocument
+
+MAX_COMBINATIONS = 16  # "n-1 of n" is expanded into ANDs; beyond this we require all
+
+
+def _schema() -> Schema:
+    tokens = SpaceSeparatedTokenizer()
+    fields: dict[str, Any] = {
+        "doc_id": ID(unique=True),
+        "entry_id": ID,
+        "doc_type": ID,
+        "kind": ID(sortable=True),
+        "style": ID(sortable=True),
+        "level": ID(sortable=True),
+        "status": ID,
+        "visibility": ID,
+        "has_subtitles": ID(sortable=True),
+        "language": KEYWORD,
+        "payload": STORED,
+    }
+    for name in (*TEXT_FIELDS, LOCALE_FIELD):
+        fields[name] = TEXT(analyzer=tokens, phrase=False)
+    return Schema(**fields)
+
+
+def _fields(doc: SearchDocument) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "doc_id": doc.doc_id, "entry_id": doc.entry_id,
+        "doc_type": "chapter" if doc.is_chapter else "entry",
+        "kind": doc.kind, "style": doc.style, "level": doc.level, "status": doc.status,
+        "visibility": doc.visibility, "has_subtitles": "true" if doc.has_subtitles else "false",
+        "language": " ".join(doc.languages),
+        "payload": json.dumps(doc.stored(), ensure_ascii=False),
+    }
+    for name in (*TEXT_FIELDS, LOCALE_FIELD):
+        tokens = doc.tokens.get(name) or []
+        if tokens:
+            values[name] = " ".join(tokens)
+    return values
+
+
+def compile_node(node: Node, factor: float = 1.0) -> wq.Query:
+    """Our query tree → whoosh; boosts are pushed down to the terms."""
+    if isinstance(node, Term):
+        return wq.Term(node.field, node.value, boost=node.boost * factor)
+    if isinstance(node, MatchAll):
+        return wq.Every()
+    factor *= node.boost
+    must = [compile_node(n, factor) for n in node.must]
+    should = [compile_node(n, factor) for n in node.should]
+    required: list[wq.Query] = list(must)
+    if should and node.min_should >= 1:
+        required.append(_at_least(should, node.min_should))
+        should = []
+    if not required:
+        return wq.Or(should) if should else wq.NullQuery
+    core = required[0] if len(required) == 1 else wq.And(required)
+    return wq.AndMaybe(core, wq.Or(should)) if should else core
+
+
+def _at_least(queries: list[wq.Query], k: int) -> wq.Query:
+    if k <= 1:
+        return queries[0] if len(queries) == 1 else wq.Or(queries)
+    if k >= len(queries):
+        return wq.And(queries)
+    combos = list(itertools.islice(itertools.combinations(queries, k), MAX_COMBINATIONS + 1))
+    if len(combos) > MAX_COMBINATIONS:
+        return wq.And(queries)
+    return wq.Or([wq.And(list(c)) for c in combos])
+
+
+class WhooshEngine:
+    name = "whoosh"
+
+    def __init__(self, ix: Any, path: Path) -> None:
+        self._ix = ix
+        self.path = path
+        self._writer: Any = None
+        self._pending_entries: set[str] = set()
+        self._generation = 0
+        self._local = threading.local()
+        self._searchers: list[Any] = []
+        self._lock = threading.Lock()
+
+    @classmethod
+    def create(cls, path: Path) -> WhooshEngine:
+        path.mkdir(parents=True, exist_ok=True)
+        return cls(whoosh_index.create_in(str(path), _schema()), path)
+
+    @classmethod
+    def open(cls, path: Path) -> WhooshEngine:
+        try:
+            ix = whoosh_index.open_dir(str(path))
+            ix.doc_count()
+            with ix.searcher() as searcher:
+                searcher.doc_count()
+        except Exception as exc:
+            raise IndexUnavailable(f"whoosh index at {path}: {exc}") from exc
+        if set(ix.schema.names()) != set(_schema().names()):
+            raise IndexUnavailable(f"whoosh index at {path} has an older schema")
+        return cls(ix, path)
+
+    # --- writes -------------------------------------------------------------------------
+    def _writing(self) -> Any:
+        if self._writer is None:
+            self._writer = self._ix.writer(limitmb=128)
+        return self._writer
+
+    def add(self, docs: Sequence[SearchDocument]) -> None:
+        if not docs:
+            return
+        writer = self._writing()
+        for doc in docs:
+            writer.add_document(**_fields(doc))
+            self._pending_entries.add(doc.entry_id)
+
+    def delete_entries(self, entry_ids: Iterable[str]) -> None:
+        ids = list(entry_ids)
+        if self._pending_entries.intersection(ids):
+            self.commit()  # deletions only see committed segments
+        writer = self._writing()
+        for entry_id in ids:
+            writer.delete_by_term("entry_id", entry_id)
+
+    def commit(self) -> None:
+        if self._writer is not None:
+            self._writer.commit()
+            self._writer = None
+        self._pending_entries.clear()
+        self._generation += 1
+
+    def doc_count(self) -> int:
+        return int(self._searcher().doc_count())
+
+    # --- reads --------------------------------------------------------------------------
+    def _searcher(self) -> Any:
+        entry = getattr(self._local, "entry", None)
+        if entry is not None and entry[0] == self._generation:
+            return entry[1]
+        if entry is None:
+            searcher = self._ix.searcher()
+        else:
+            old = entry[1]
+            searcher = old.refresh()
+            if searcher is not old:
+                old.close()
+        with self._lock:
+            self._searchers.append(searcher)
+        self._local.entry = (self._generation, searcher)
+        return searcher
+
+    def search(self, node: Node, filters: Mapping[str, str], offset: int, limit: int,
+               with_facets: bool) -> EngineResult:
+        query = compile_node(node)
+        flt = wq.And([wq.Term(k, v) for k, v in filters.items()]) if filters else None
+        facets: dict[str, Any] = {}
+        if with_facets:
+            for name in FACETS:
+                facets[name] = sorting.FieldFacet(name, allow_overlap=(name == "language"),
+                                                  maptype=sorting.Count)
+        searcher = self._searcher()
+        results = searcher.search(query, filter=flt, limit=offset + limit,
+                                  groupedby=facets or None)
+        hits = [(float(hit.score or 0.0), json.loads(hit["payload"]))
+                for hit in results[offset:offset + limit]]
+        counts = {name: {str(k): int(v) for k, v in results.groups(name).items()}
+                  for name in facets}
+        return EngineResult(len(results), hits, counts)
+
+    def close(self) -> None:
+        with self._lock:
+            searchers, self._searchers = self._searchers, []
+        for searcher in searchers:
+            try:
+                searcher.close()
+            except Exception:  # already closed by a refresh
+                pass
+        if self._writer is not None:
+            self._writer.cancel()
+            self._writer = None
+        self._ix.close()
