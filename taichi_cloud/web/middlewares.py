@@ -6,6 +6,7 @@ import json
 import logging
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -28,6 +29,7 @@ log = logging.getLogger("taichi_cloud.web")
 SESSION_COOKIE = "taichi_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CREDENTIAL_PATHS = frozenset({"/api/v1/auth/login", "/api/v1/auth/register", "/login"})
 #: Paths that answer problems as JSON; everything else is a page with an HTML error page.
 JSON_PREFIXES = ("/api/", "/oembed", "/streams/", "/healthz", "/metrics")
 PROBLEM_TYPE = "https://taichi.cloud/problems/"
@@ -147,6 +149,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
             raise Unauthorized("the token is unknown or expired")
         request[USER], request[AUTH] = user, "bearer"
+    elif request.path in CREDENTIAL_PATHS and request.method not in SAFE_METHODS:
+        # Signing in needs no session (and so no CSRF token); refuse other sites' forms.
+        origin = request.headers.get("Origin")
+        if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+            raise Forbidden("cross-site sign-in refused")
     elif SESSION_COOKIE in request.cookies:
         token = request.cookies[SESSION_COOKIE]
         user = await accounts.user_for_token(token)

@@ -166,6 +166,9 @@ def raise_first_error(validator: Draft202012Validator, data: Any, prefix: str = 
     if not errors:
         return
     err = errors[0]
+    while err.context:
+        # anyOf/oneOf: report the branch that got furthest into the value, not the union.
+        err = max(err.context, key=lambda e: len(e.absolute_path))
     path = ".".join(str(p) for p in err.absolute_path)
     raise Invalid(f"{prefix}{path or 'body'}: {_describe(err)}", field=path or None)
 
