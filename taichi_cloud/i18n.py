@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from io import BytesIO
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +14,8 @@ from babel import Locale, UnknownLocaleError
 from babel.core import get_global
 from babel.dates import format_datetime
 from babel.numbers import format_decimal
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
 from .errors import Invalid
@@ -113,6 +116,18 @@ def fallback_chain(requested: Sequence[str], source: str | None, available: Iter
     return avail[0]
 
 
+def load_po(path: Path) -> NullTranslations:
+    """Translations straight from a ``.po`` file (compiled in memory: no ``.mo`` to keep in step)."""
+    if not path.exists():
+        return NullTranslations()
+    with path.open("rb") as fp:
+        catalog = read_po(fp)
+    buffer = BytesIO()
+    write_mo(buffer, catalog, use_fuzzy=False)
+    buffer.seek(0)
+    return Translations(buffer, domain="messages")
+
+
 def babel_locale(tag: str) -> Locale:
     try:
         return Locale.parse(tag.replace("-", "_"))
@@ -135,9 +150,7 @@ class I18n:
         self.default = default if default in UI_LOCALES else "en"
         self._translations: dict[str, NullTranslations] = {}
         for tag in UI_LOCALES:
-            mo_dir = locales_dir
-            translations = Translations.load(str(mo_dir), [tag.replace("-", "_")], domain="messages")
-            self._translations[tag] = translations
+            self._translations[tag] = load_po(locales_dir / tag.replace("-", "_") / "LC_MESSAGES" / "messages.po")
 
     def negotiate(self, query_lang: str | None, accept_language: str | None) -> LocaleChoice:
         requested: list[str] = []
