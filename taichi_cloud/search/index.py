@@ -66,6 +66,7 @@ class SearchIndex:
         self._directory: Path | None = None
         self._vocabulary = Vocabulary()
         self._swap_lock = threading.Lock()
+        self._retired: tuple[Engine | None, Path | None] = (None, None)
         self._generation = 0
         self._cache: OrderedDict[tuple[int, SearchQuery], SearchResults] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -147,19 +148,35 @@ class SearchIndex:
 
     def _swap(self, engine: Engine, directory: Path, vocabulary: Vocabulary) -> None:
         with self._swap_lock:
-            old_engine, old_directory = self._engine, self._directory
+            old = (self._engine, self._directory)
             self._engine, self._directory, self._vocabulary = engine, directory, vocabulary
             self._generation += 1
+            # Searches that started on the old engine may still run: it is closed (and its
+            # directory removed) one swap later, or at close().
+            retired, self._retired = self._retired, old
         self._clear_cache()
-        if old_engine is not None:
-            old_engine.close()
-        if old_directory is not None and old_directory != directory:
-            shutil.rmtree(old_directory, ignore_errors=True)
-        self._drop_stale_directories()
+        self._dispose(*retired)
+        if old[1] is not None:  # only a process that owned an index tidies the root
+            self._drop_stale_directories()
+
+    def _dispose(self, engine: Engine | None, directory: Path | None) -> None:
+        if engine is not None:
+            engine.close()
+        if directory is not None and directory != self._directory:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    def pointer_moved(self) -> bool:
+        """True when another process (``taichi-cloud reindex``) installed a new index."""
+        try:
+            name = (self.root / POINTER).read_text(encoding="utf-8").strip()
+        except OSError:
+            return False
+        return self._directory is not None and name != self._directory.name
 
     def _drop_stale_directories(self) -> None:
+        keep = {self._directory, self._retired[1]}
         for path in self.root.glob("index-*"):
-            if path != self._directory and path.is_dir():
+            if path not in keep and path.is_dir():
                 age = time.time() - path.stat().st_mtime
                 if age > 3600:  # an abandoned build (crash); a running build is younger
                     shutil.rmtree(path, ignore_errors=True)
@@ -167,8 +184,10 @@ class SearchIndex:
     def close(self) -> None:
         with self._swap_lock:
             engine, self._engine = self._engine, None
+            retired, self._retired = self._retired, (None, None)
         if engine is not None:
             engine.close()
+        self._dispose(*retired)
 
     def _live(self) -> tuple[Engine, Vocabulary, int]:
         with self._swap_lock:

@@ -160,7 +160,9 @@ def fallback_tree(plan: QueryPlan) -> Node:
     if len(clauses) <= 2:
         core = all_of(clauses)
     else:
-        core = Bool(should=clauses, min_should=len(clauses) - 1)
+        # One term may be missing, but documents that have them all count twice.
+        core = Bool(must=(Bool(should=clauses, min_should=len(clauses) - 1),),
+                    should=(all_of(clauses),))
     joined = _joined_pinyin_clause(plan)
     if joined is not None:
         core = any_of([core, joined])

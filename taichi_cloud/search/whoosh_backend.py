@@ -161,15 +161,15 @@ class WhooshEngine:
         entry = getattr(self._local, "entry", None)
         if entry is not None and entry[0] == self._generation:
             return entry[1]
-        if entry is None:
-            searcher = self._ix.searcher()
-        else:
-            old = entry[1]
-            searcher = old.refresh()
-            if searcher is not old:
-                old.close()
+        # A fresh searcher, not refresh(): a refreshed searcher shares segment readers with
+        # the old one, so closing the old one would close them under the new.
+        searcher = self._ix.searcher()
         with self._lock:
             self._searchers.append(searcher)
+            if entry is not None:
+                self._searchers.remove(entry[1])
+        if entry is not None:
+            entry[1].close()
         self._local.entry = (self._generation, searcher)
         return searcher
 
