@@ -105,7 +105,7 @@ def test_legacy_encodings_and_utf16() -> None:
         b"just some words\nwithout any timing\n",
         b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
         b"WEBVTTX\n\n00:01.000 --> 00:02.000\nhi\n",
-        "1\n00:00:01,000 --> 00:00:02,000\n<script></script>\n".encode(),
+        b"1\n00:00:01,000 --> 00:00:02,000\n<script></script>\n",
     ],
 )
 def test_garbage_is_rejected(garbage: bytes) -> None:

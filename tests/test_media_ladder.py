@@ -142,7 +142,7 @@ def read_rendition(init: Path, segments: list[Path], tmp_path: Path) -> tuple[li
             float(p.pts * p.time_base) for p in container.demux(stream) if p.is_keyframe and p.pts is not None
         ]
         ctx = stream.codec_context
-        return keyframes, f"{H264_PROFILE_IDC[ctx.profile]:02x}", f"{ctx.level:02x}"
+        return keyframes, f"{H264_PROFILE_IDC[str(ctx.profile)]:02x}", f"{ctx.level:02x}"
 
 
 def test_transcode_video_with_audio(tmp_path: Path) -> None:

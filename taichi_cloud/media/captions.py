@@ -108,16 +108,16 @@ def _parse_block(block: str) -> Cue | None:
     head = lines[0].strip()
     if head.startswith(("NOTE", "STYLE", "REGION")) and "-->" not in head:
         return None  # comments, CSS and regions are never passed through
-    for index, line in enumerate(lines[:2]):  # optional cue identifier / SRT counter first
-        match = _TIMING.match(line)
-        if match:
-            break
-    else:
+    # The timing line may be preceded by a cue identifier (WebVTT) or a counter (SRT).
+    timing_index = next((i for i, line in enumerate(lines[:2]) if _TIMING.match(line)), None)
+    if timing_index is None:
         return None
+    match = _TIMING.match(lines[timing_index])
+    assert match is not None
     start, end = _seconds(match.groups()[0:4]), _seconds(match.groups()[4:8])
     if end <= start:
         return None
-    text = sanitize_cue_text("\n".join(lines[index + 1 :]))
+    text = sanitize_cue_text("\n".join(lines[timing_index + 1 :]))
     if not text.strip():
         return None
     return Cue(start, end, _clean_settings(match.group(9)), text)

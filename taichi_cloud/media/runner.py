@@ -93,7 +93,7 @@ async def run_ffmpeg_async(
     args: Sequence[str],
     duration: float,
     on_progress: ProgressCallback | None = None,
-    timeout: float | None = None,
+    timeout: float | None = None,  # noqa: ASYNC109 - same contract as run_ffmpeg; also kills ffmpeg
 ) -> None:
     """Like ``run_ffmpeg``; cancelling the awaiting task kills the ffmpeg process."""
     parser = ProgressParser(duration, on_progress)

@@ -23,7 +23,13 @@ from typing import Any
 import av
 
 from taichi_cloud.media.errors import TranscodeFailed
-from taichi_cloud.media.ladder import MANIFEST_NAME, MASTER_NAME, LadderPlan, build_ladder_args, plan_ladder
+from taichi_cloud.media.ladder import (
+    MANIFEST_NAME,
+    MASTER_NAME,
+    LadderPlan,
+    build_ladder_args,
+    plan_ladder,
+)
 from taichi_cloud.media.manifests import (
     MediaPlaylist,
     mpd_tag,
@@ -107,7 +113,7 @@ async def transcode_ladder_async(
     final_dir: str | os.PathLike[str],
     preset: str = "veryfast",
     on_progress: ProgressCallback | None = None,
-    timeout: float | None = None,
+    timeout: float | None = None,  # noqa: ASYNC109 - passed on to run_ffmpeg_async
 ) -> LadderResult:
     """``transcode_ladder`` for asyncio: cancelling it kills ffmpeg and removes the scratch."""
     import asyncio
@@ -199,17 +205,17 @@ def _measure(out_dir: Path, rep_id: str, kind: str) -> _Representation:
     try:
         with av.open(io.BytesIO(sample), format="mp4") as container:
             if kind == "video":
-                stream = container.streams.video[0]
-                rate = stream.average_rate or stream.guessed_rate
+                video = container.streams.video[0]
+                rate = video.average_rate or video.guessed_rate
                 return _Representation(
-                    rep_id, kind, name, playlist, peak, average, avc1_codec_string(stream.codec_context.extradata),
-                    int(stream.codec_context.width), int(stream.codec_context.height),
+                    rep_id, kind, name, playlist, peak, average, avc1_codec_string(video.codec_context.extradata),
+                    int(video.codec_context.width), int(video.codec_context.height),
                     round(float(rate), 3) if rate else None,
                 )  # fmt: skip
-            stream = container.streams.audio[0]
+            audio = container.streams.audio[0]
             return _Representation(
-                rep_id, "audio", name, playlist, peak, average, mp4a_codec_string(stream.codec_context.profile),
-                channels=int(stream.codec_context.layout.nb_channels),
+                rep_id, "audio", name, playlist, peak, average, mp4a_codec_string(audio.codec_context.profile),
+                channels=int(audio.codec_context.layout.nb_channels),
             )  # fmt: skip
     except (av.error.FFmpegError, IndexError) as exc:
         raise TranscodeFailed(f"cannot read back rendition {rep_id}: {exc}") from exc
