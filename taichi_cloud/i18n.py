@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import re
-from io import BytesIO
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from functools import lru_cache
+from io import BytesIO
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
 from babel.core import get_global
 from babel.dates import format_datetime
-from babel.numbers import format_decimal
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 
 from .errors import Invalid
@@ -60,7 +60,7 @@ def _maximize(tag: str) -> tuple[str, str, str]:
     if not m:
         return (tag.lower(), "", "")
     lang, script, region = m["lang"].lower(), m["script"] or "", (m["region"] or "").upper()
-    likely: dict[str, str] = get_global("likely_subtags")
+    likely: Mapping[str, str] = get_global("likely_subtags")
     for key in (f"{lang}_{region}" if region else "", f"{lang}_{script}" if script else "", lang):
         if key and key in likely:
             parts = likely[key].split("_")
@@ -186,7 +186,7 @@ class I18n:
         return name or code
 
 
-def _tzinfo(name: str) -> object:
+def _tzinfo(name: str) -> tzinfo:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:

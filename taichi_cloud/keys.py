@@ -32,10 +32,10 @@ COURSES: web.AppKey[Any] = web.AppKey("courses")
 
 # Per-request values, set by the middlewares and the route declarations.
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
-LOCALE: web.RequestKey[Any] = web.RequestKey("locale", object)  # i18n.LocaleChoice
-USER: web.RequestKey[Any] = web.RequestKey("user", object)  # accounts.service.User | None
-AUTH: web.RequestKey[str | None] = web.RequestKey("auth", object)  # "bearer" | "cookie" | None
+LOCALE: web.RequestKey[Any] = web.RequestKey("locale")  # i18n.LocaleChoice
+USER: web.RequestKey[Any] = web.RequestKey("user")  # accounts.service.User | None
+AUTH: web.RequestKey[str | None] = web.RequestKey("auth")  # "bearer" | "cookie" | None
 SESSION_TOKEN: web.RequestKey[str] = web.RequestKey("session_token", str)
 CSRF_TOKEN: web.RequestKey[str] = web.RequestKey("csrf_token", str)
 QUERY: web.RequestKey[dict[str, Any]] = web.RequestKey("query", dict)  # validated ?params
-BODY: web.RequestKey[Any] = web.RequestKey("json", object)  # validated JSON body
+BODY: web.RequestKey[Any] = web.RequestKey("json")  # validated JSON body

@@ -11,7 +11,14 @@ import pytest
 from babel.messages.pofile import read_po
 
 from taichi_cloud.errors import Invalid
-from taichi_cloud.i18n import UI_LOCALES, I18n, fallback_chain, match_tag, normalize_tag, parse_accept_language
+from taichi_cloud.i18n import (
+    UI_LOCALES,
+    I18n,
+    fallback_chain,
+    match_tag,
+    normalize_tag,
+    parse_accept_language,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCALES = ROOT / "locales"

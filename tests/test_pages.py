@@ -20,7 +20,7 @@ async def test_pages_have_lang_title_and_escape_user_text(client, make_user):
     body = {**VIDEO, "translations": {**VIDEO["translations"],
                                       "en": {"title": f"Form {XSS}", "summary": XSS, "body": XSS}}}
     video = await published(client, curator, reviewer, body)
-    person = await published(client, curator, reviewer, {
+    await published(client, curator, reviewer, {
         "id": "sun-lutang", "kind": "person", "source_locale": "zh-Hans",
         "translations": {"zh-Hans": {"title": "孙禄堂"}, "en": {"title": "Sun Lutang"}},
         "names": {"zh-Hans": "孙禄堂", "zh-Hant": "孫祿堂", "en": "Sun Lutang"}, "born": "1860", "died": "1933"})

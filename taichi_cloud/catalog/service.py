@@ -8,7 +8,7 @@ of every entry that changed, after the change is committed.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -275,7 +275,7 @@ class Catalog:
         return records[0] if records else None
 
 
-async def _records(conn: AsyncConnection, rows: list[sa.Row[Any]]) -> list[dict[str, Any]]:
+async def _records(conn: AsyncConnection, rows: Sequence[sa.Row[Any]]) -> list[dict[str, Any]]:
     ids = [r.id for r in rows]
     if not ids:
         return []

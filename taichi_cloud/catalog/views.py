@@ -13,7 +13,7 @@ KIND_PAGES = {"video": "videos", "archive": "archives", "person": "people", "col
 def resolve_map(values: Mapping[str, str], requested: Sequence[str], source: str | None) -> tuple[str, str | None]:
     """(text, tag) from a ``{tag: text}`` map, following requested → source → any."""
     tag = fallback_chain(requested, source, [t for t, v in values.items() if v])
-    return (values[tag], tag) if tag else ("", None)
+    return (str(values[tag]), tag) if tag else ("", None)
 
 
 def entry_locale(record: Mapping[str, Any], requested: Sequence[str]) -> str:
@@ -33,7 +33,8 @@ def present_entry(record: Mapping[str, Any], requested: Sequence[str],
         other = related.get(entry_id)
         if other is None:
             return None
-        return other["translations"].get(entry_locale(other, requested), {}).get("title")
+        title = other["translations"].get(entry_locale(other, requested), {}).get("title")
+        return str(title) if title is not None else None
 
     out: dict[str, Any] = {
         "id": record["id"], "kind": record["kind"], "status": record["status"],

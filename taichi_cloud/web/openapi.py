@@ -177,12 +177,12 @@ def _describe(err: ValidationError) -> str:
     if err.validator == "additionalProperties":
         extra = re.findall(r"'([^']+)' (?:was|were) unexpected", err.message)
         unknown = re.findall(r"'([^']+)'", err.message.split("(")[-1]) if not extra else extra
-        return f"unknown field(s) {', '.join(unknown)}" if unknown else err.message
+        return f"unknown field(s) {', '.join(unknown)}" if unknown else str(err.message)
     if err.validator == "maxLength":
         return f"is longer than {err.validator_value} characters"
     if err.validator == "required":
-        return err.message.replace("is a required property", "is required")
-    message = err.message
+        return str(err.message).replace("is a required property", "is required")
+    message = str(err.message)
     return message if len(message) < 200 else message[:200] + "…"
 
 
