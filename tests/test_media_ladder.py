@@ -67,7 +67,9 @@ def test_rotation_and_anamorphic_pixels_give_display_sizes() -> None:
 def test_frame_rate_drives_gop_and_bitrate() -> None:
     sixty, thirty = plan_ladder(probe_of(1280, 720, fps=60)), plan_ladder(probe_of(1280, 720))
     assert sixty.gop_frames == 120 and sixty.rungs[0].bitrate > thirty.rungs[0].bitrate
-    assert plan_ladder(probe_of(1280, 720, fps=120)).fps == 60
+    high_speed = plan_ladder(probe_of(1280, 720, fps=120))
+    assert high_speed.fps == 60 and "fps=fps=60" in _value(build_ladder_args(high_speed, "a", "b"), "-filter_complex")
+    assert "fps=" not in _value(build_ladder_args(thirty, "a", "b"), "-filter_complex")
     assert plan_ladder(probe_of(1280, 720, fps=29.97)).gop_frames == 60
 
 

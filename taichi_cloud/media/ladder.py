@@ -69,6 +69,7 @@ class LadderPlan:
     audio: bool  # one AAC stereo rendition
     preset: str = "veryfast"
     segment_seconds: int = SEGMENT_SECONDS
+    source_fps: float = 0.0
 
     @property
     def has_video(self) -> bool:
@@ -103,6 +104,7 @@ def plan_ladder(probe: ProbeResult, preset: str = "veryfast") -> LadderPlan:
         fps,
         audio,
         preset,
+        source_fps=probe.video.fps,
     )
 
 
@@ -182,7 +184,7 @@ def _adaptation_sets(plan: LadderPlan) -> str:
 
 def _video_branches(plan: LadderPlan, source: Any) -> list[Any]:
     picture = source["v:0"]
-    if plan.fps:
+    if plan.fps and abs(plan.fps - plan.source_fps) > 0.01:  # else -fps_mode cfr suffices
         picture = picture.filter("fps", fps=plan.fps)
     picture = picture.filter("format", "yuv420p")
     if len(plan.rungs) == 1:
