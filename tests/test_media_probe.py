@@ -168,6 +168,16 @@ def test_truncated_file_is_refused(tmp_path: Path) -> None:
         probe_media(broken)
 
 
+def test_truncated_faststart_file_is_refused(tmp_path: Path) -> None:
+    # The index (moov) comes first, so the header looks fine; only the media data is missing.
+    clip = make_test_clip(tmp_path / "clip.mp4", seconds=20, size="160x120", extra=("-movflags", "+faststart"))
+    assert probe_media(clip).duration == pytest.approx(20, abs=0.1)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(clip.read_bytes()[: clip.stat().st_size // 3])
+    with pytest.raises(MediaRejected, match="truncated"):
+        probe_media(broken)
+
+
 def test_demuxers_off_the_list_are_refused(tmp_path: Path) -> None:
     flv = make_test_clip(tmp_path / "clip.flv", seconds=1, size="160x120", audio=False)
     with pytest.raises(MediaRejected, match="not a supported"):

@@ -14,7 +14,6 @@ import math
 import os
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import ffmpeg
@@ -142,8 +141,9 @@ def _even(value: float) -> int:
 
 def build_ladder_args(plan: LadderPlan, src: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> list[str]:
     """ffmpeg arguments (without the executable) that write the whole ladder into ``out_dir``."""
+    # An absolute path can never be mistaken for "protocol:..." or for an option ("-...").
     source = ffmpeg.input(
-        os.fspath(src),
+        os.path.abspath(src),
         f=plan.demuxer,
         protocol_whitelist=PROTOCOL_WHITELIST,
         format_whitelist=FORMAT_WHITELIST,
@@ -171,7 +171,7 @@ def build_ladder_args(plan: LadderPlan, src: str | os.PathLike[str], out_dir: st
         options.update(
             {"c:a": "aac", "b:a": AUDIO_BITRATE, "ac": 2, "ar": AUDIO_SAMPLE_RATE}
         )
-    target = str(Path(out_dir) / MANIFEST_NAME)
+    target = os.path.join(os.path.abspath(out_dir), MANIFEST_NAME)
     stream = ffmpeg.output(*outputs, target, **options)
     return [str(arg) for arg in stream.get_args()]
 

@@ -199,6 +199,7 @@ def _probe_av(file: Path, size: int) -> ProbeResult:
         if video is None and audio is None:
             raise MediaRejected("the file has no audio or video we can play")
         _decode_first_frames(container, video is not None, audio is not None)
+        _check_tail(container, duration)
         if video is not None:
             video = _with_decoded_rotation(container, video)
     return ProbeResult(demuxer, duration, size, video, audio, is_image=False)
@@ -270,6 +271,22 @@ def _decode_first_frames(container: Any, want_video: bool, want_audio: bool) -> 
         raise MediaRejected("the file is damaged and cannot be decoded") from exc
     if pending:
         raise MediaRejected("no decodable frames were found (damaged or truncated file)")
+
+
+def _check_tail(container: Any, duration: float) -> None:
+    """A file cut short (index intact, data missing) has no packets near its claimed end."""
+    stream = container.streams.video[0] if container.streams.video else container.streams.audio[0]
+    target = max(0.0, duration - 2.0)
+    try:
+        container.seek(int(target / float(stream.time_base)), stream=stream, backward=True)
+        for packet in container.demux(stream):
+            if packet.size and packet.pts is not None:
+                if float(packet.pts * packet.time_base) >= target - 10.0:
+                    return
+                break
+    except av.error.FFmpegError as exc:
+        raise MediaRejected("the file is truncated (its end cannot be read)") from exc
+    raise MediaRejected("the file is truncated (its end cannot be read)")
 
 
 def _with_decoded_rotation(container: Any, video: VideoInfo) -> VideoInfo:
