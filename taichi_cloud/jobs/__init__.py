@@ -1,9 +1,106 @@
-"""The jobs component."""
+"""The jobs component: a durable queue in the database and the worker that runs it.
+
+Components register job kinds with :func:`register_job_kind` during ``setup``. The worker starts
+after every service is up (``on_startup``) when this process runs jobs: by default (empty
+``QUEUE_URL``), with ``serve --with-worker``, or as ``taichi-cloud worker``.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
+
 from aiohttp import web
+
+from .queue import Job, JobQueue, PermanentFailure
+from .worker import JobContext, JobKind, Worker
+
+if TYPE_CHECKING:
+    from ..db import Database
+    from ..settings import Settings
+
+log = logging.getLogger(__name__)
+
+JOB_KINDS: web.AppKey[dict[str, JobKind]] = web.AppKey("job_kinds", dict)
+WORKER: web.AppKey[Worker] = web.AppKey("job_worker", Worker)
+
+__all__ = ["JOB_KINDS", "WORKER", "Job", "JobContext", "JobKind", "JobQueue", "PermanentFailure",
+           "Worker", "cli_commands", "open_queue", "register_job_kind", "runs_jobs", "setup"]
+
+
+def open_queue(settings: Settings, db: Database) -> JobQueue:
+    if not settings.queue_url:
+        from .db_queue import DatabaseQueue
+
+        return DatabaseQueue(db, default_max_tries=settings.job_max_tries)
+    raise ValueError(f"unsupported QUEUE_URL {settings.queue_url!r}: only the database queue "
+                     "(empty QUEUE_URL) is available in this build")
+
+
+def runs_jobs(settings: Settings) -> bool:
+    return not settings.queue_url or settings.with_worker
+
+
+def register_job_kind(app: web.Application, name: str, kind: JobKind) -> None:
+    app[JOB_KINDS][name] = kind
+
+
+async def _queue_context(app: web.Application) -> AsyncIterator[None]:
+    from ..keys import DB, QUEUE, SETTINGS
+
+    app[QUEUE] = open_queue(app[SETTINGS], app[DB])
+    yield
+
+
+async def _start_worker(app: web.Application) -> None:
+    from ..keys import QUEUE, SETTINGS
+
+    settings = app[SETTINGS]
+    kinds: dict[str, JobKind] = app[JOB_KINDS]
+    if not runs_jobs(settings) or not kinds:
+        return
+    worker = Worker(app[QUEUE], kinds, concurrency=settings.max_concurrent_transcodes,
+                    lease_seconds=settings.job_lease_seconds)
+    app[WORKER] = worker
+    worker.start()
+    log.info("job worker %s started (%d at a time)", worker.id, worker.concurrency)
+
+
+async def _stop_worker(app: web.Application) -> None:
+    worker = app.get(WORKER)
+    if worker is not None:
+        await worker.stop()
 
 
 def setup(app: web.Application) -> None:
-    """Add this component's services and routes to ``app``."""
+    """Add the job queue (after the database) and the in-process worker to ``app``."""
+    app[JOB_KINDS] = {}
+    app.cleanup_ctx.append(_queue_context)
+    app.on_startup.append(_start_worker)
+    app.on_shutdown.append(_stop_worker)
+
+
+async def run_worker(settings: Settings, args: argparse.Namespace) -> int:
+    """``taichi-cloud worker``: run jobs (no HTTP) until SIGINT or SIGTERM."""
+    from ..app import create_app
+
+    app = create_app(settings.replace(with_worker=True))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    return 0
+
+
+def cli_commands() -> dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]]:
+    return {"worker": run_worker}
