@@ -156,3 +156,16 @@ def test_truncated_jpeg_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 3])
     with pytest.raises(MediaRejected):
         make_thumbnails(tmp_path / "cut.jpg", tmp_path / "out")
+
+
+def test_sixteen_bit_scan_and_cmyk_are_normalised(tmp_path: Path) -> None:
+    Image.new("I;16", (500, 300), 40000).save(tmp_path / "scan.png")
+    written = {w.path.name: w for w in make_thumbnails(tmp_path / "scan.png", tmp_path / "a")}
+    with Image.open(written["image.jpg"].path) as scan:
+        grey = scan.getpixel((10, 10))
+        assert scan.mode == "RGB" and isinstance(grey, tuple) and abs(grey[0] - 40000 / 256) < 3
+    Image.new("CMYK", (400, 300), (0, 255, 255, 0)).save(tmp_path / "print.jpg")
+    written = {w.path.name: w for w in make_thumbnails(tmp_path / "print.jpg", tmp_path / "b")}
+    with Image.open(written["image.webp"].path) as red:
+        pixel = red.getpixel((10, 10))
+        assert red.mode == "RGB" and isinstance(pixel, tuple) and pixel[0] > 200 and pixel[1] < 40

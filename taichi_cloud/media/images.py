@@ -6,6 +6,7 @@ the EXIF orientation is applied to the pixels, and files Pillow finds suspicious
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import warnings
@@ -114,12 +115,31 @@ def make_thumbnails(path: str | os.PathLike[str], out_dir: str | os.PathLike[str
 
 
 def _plain_rgb_or_rgba(image: Image.Image) -> Image.Image:
-    """Pixels only: a fresh image, so no EXIF/XMP/comment/ICC chunk can ride along."""
+    """Pixels only, in sRGB: a fresh image, so no EXIF/XMP/comment/ICC chunk can ride along."""
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
-    converted = image.convert("RGBA" if has_alpha else "RGB")
+    if image.mode.startswith("I"):  # 16/32-bit greyscale scans: scale down to 8 bits
+        image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+    converted = _to_srgb(image, "RGBA" if has_alpha else "RGB")
     fresh = Image.new(converted.mode, converted.size)
     fresh.paste(converted)
     return fresh
+
+
+def _to_srgb(image: Image.Image, mode: str) -> Image.Image:
+    """Apply an embedded colour profile (wide-gamut cameras, CMYK scans) before dropping it."""
+    icc = image.info.get("icc_profile")
+    if icc and mode == "RGB" and image.mode in ("RGB", "CMYK", "L"):
+        try:
+            from PIL import ImageCms
+
+            source_profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            srgb = ImageCms.createProfile("sRGB")
+            converted = ImageCms.profileToProfile(image, source_profile, srgb, outputMode="RGB")
+            if converted is not None:
+                return converted
+        except (ImportError, OSError, ValueError, ImageCms.PyCMSError):
+            pass  # a broken profile: fall back to a plain conversion
+    return image.convert(mode)
 
 
 def _resized_to_width(image: Image.Image, width: int) -> Image.Image:
