@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import courses, jobs, media, search
+from . import courses, jobs, media, ops, search
 from .accounts import routes as account_routes
 from .accounts.service import Accounts
 from .catalog import routes as catalog_routes
@@ -67,5 +67,6 @@ def create_app(settings: Settings) -> web.Application:
     # Components that add their own services (cleanup_ctx after the database) and routes.
     for component in (jobs, media, search, courses):
         component.setup(app)
+    ops.setup(app)  # request-id logs, metrics middleware and GET /metrics
     pages.setup(app)
     return app

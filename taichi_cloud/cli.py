@@ -52,8 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     sub.add_parser("reindex", help="rebuild the search index and swap it in")
     sub.add_parser("migrate", help="upgrade the database schema")
-    backup = sub.add_parser("backup", help="write a consistent snapshot")
-    backup.add_argument("dest")
+    backup = sub.add_parser("backup", help="write a consistent snapshot (also while serving)")
+    backup.add_argument("dest", help="a new or empty directory")
+    restore = sub.add_parser("restore", help="bring a backup back into an empty data dir")
+    restore.add_argument("src", help="a directory written by backup")
+    restore.add_argument("--force", action="store_true",
+                         help="replace the database and files already in the data dir")
     return parser
 
 
@@ -63,6 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config, overrides={
             "data_dir": args.data_dir, "with_worker": getattr(args, "with_worker", None)})
+        from .ops import configure_logging
+
+        configure_logging(settings.log_format)  # text or JSON lines with request ids
         if args.command == "serve":
             return serve(settings, args)
         handler = COMMANDS[args.command if args.command != "users" else "users add"]
@@ -82,7 +89,11 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         from .demo import seed_demo_on_startup
 
         app.on_startup.append(seed_demo_on_startup)
-    web.run_app(app, host=args.host, port=args.port, print=lambda m: log.info("%s", m))
+    from .ops import serve_options
+
+    # Graceful shutdown: on SIGTERM in-flight requests get SHUTDOWN_TIMEOUT seconds to finish.
+    web.run_app(app, host=args.host, port=args.port, print=lambda m: log.info("%s", m),
+                **serve_options(settings))
     return 0
 
 
@@ -152,8 +163,20 @@ async def _component_command(settings: Settings, args: argparse.Namespace) -> in
     return 2
 
 
+async def _ops_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from .ops.backup import backup_command
+
+    return await backup_command(settings, args.dest)
+
+
+async def _ops_restore(settings: Settings, args: argparse.Namespace) -> int:
+    from .ops.backup import restore_command
+
+    return await restore_command(settings, args.src, force=args.force)
+
+
 COMMANDS: dict[str, Command] = {
     "import": cmd_import, "users add": cmd_users_add, "migrate": cmd_migrate,
     "reindex": _component_command, "worker": _component_command, "ingest": _component_command,
-    "backup": _component_command,
+    "backup": _ops_backup, "restore": _ops_restore,
 }
