@@ -208,3 +208,28 @@ def test_absurd_duration_is_refused(tmp_path: Path) -> None:
            "-c:v", "libx264", "-preset", "ultrafast", str(clip))  # fmt: skip
     with pytest.raises(MediaRejected, match="hours"):
         probe_media(clip)
+
+
+@pytest.mark.parametrize(
+    ("name", "video_codec", "audio_codec", "demuxer"),
+    [
+        ("clip.webm", ("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"), ("-c:a", "libopus"), "matroska"),
+        ("clip.ts", ("-c:v", "libx264", "-preset", "ultrafast"), ("-c:a", "aac"), "mpegts"),
+        ("clip.avi", ("-c:v", "mpeg4"), ("-c:a", "libmp3lame"), "avi"),
+        ("tone.mp3", None, ("-c:a", "libmp3lame"), "mp3"),
+        ("tone.flac", None, ("-c:a", "flac"), "flac"),
+        ("tone.ogg", None, ("-c:a", "libvorbis"), "ogg"),
+        ("tone.m4a", None, ("-c:a", "aac"), "mov"),
+    ],
+)
+def test_every_accepted_container(
+    tmp_path: Path, name: str, video_codec: tuple[str, ...] | None, audio_codec: tuple[str, ...], demuxer: str
+) -> None:
+    clip = make_test_clip(
+        tmp_path / name, seconds=1, size="160x120", video=video_codec is not None,
+        video_codec=video_codec or (), audio_codec=audio_codec,
+    )  # fmt: skip
+    probe = probe_media(clip)
+    assert probe.format_name == demuxer
+    assert probe.audio is not None and probe.duration == pytest.approx(1.0, abs=0.15)
+    assert (probe.video is not None) == (video_codec is not None)

@@ -220,7 +220,7 @@ def _video_info(container: Any) -> VideoInfo | None:
     if not streams:
         return None
     stream = streams[0]
-    codec = stream.codec_context.name
+    codec = _codec_name(stream)
     if codec not in ALLOWED_VIDEO_CODECS:
         raise MediaRejected(f"video codec {codec!r} is not supported")
     width, height = int(stream.codec_context.width), int(stream.codec_context.height)
@@ -243,7 +243,7 @@ def _audio_info(container: Any) -> AudioInfo | None:
     if not container.streams.audio:
         return None
     stream = container.streams.audio[0]
-    codec = stream.codec_context.name
+    codec = _codec_name(stream)
     if codec not in ALLOWED_AUDIO_CODECS:
         raise MediaRejected(f"audio codec {codec!r} is not supported")
     channels = int(stream.codec_context.layout.nb_channels or 0)
@@ -308,3 +308,9 @@ def _with_decoded_rotation(container: Any, video: VideoInfo) -> VideoInfo:
 def _first_video_stream(container: Any) -> Any:
     attached = av.stream.Disposition.attached_pic
     return next(s for s in container.streams.video if not (s.disposition & attached))
+
+
+def _codec_name(stream: Any) -> str:
+    """The codec (``mp3``, ``av1``), not the decoder that happens to implement it (``mp3float``)."""
+    codec = stream.codec_context.codec
+    return str(getattr(codec, "canonical_name", None) or codec.name)
