@@ -129,7 +129,8 @@ def open_container(path: str | os.PathLike[str], demuxer: str | None = None) -> 
     if demuxer is not None and demuxer not in demuxer_short_names():
         raise MediaRejected(f"container format {demuxer!r} is not accepted")
     try:
-        return av.open(os.fspath(path), mode="r", format=demuxer, options=options)
+        # Absolute, so a name like "subfile:..." or "concat:..." is a file name, never a protocol.
+        return av.open(os.path.abspath(path), mode="r", format=demuxer, options=options)
     except av.error.FFmpegError as exc:
         raise MediaRejected(
             "not a supported audio or video container (accepted: MP4/MOV, Matroska/WebM, AVI, "
