@@ -61,6 +61,7 @@ async def security_headers_middleware(request: web.Request, handler: Handler) ->
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("Content-Security-Policy",
                            "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+                           "worker-src 'self' blob:; "
                            "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'self'")
     if request.secure:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000")

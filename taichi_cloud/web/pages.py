@@ -8,13 +8,27 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 
 from ..catalog.routes import present
+from ..catalog.service import can_view
 from ..catalog.views import KIND_PAGES
 from ..errors import NotFound, Unauthorized
 from ..i18n import UI_LOCALES
-from ..keys import ACCOUNTS, API_SPEC, CATALOG, CSRF_TOKEN, I18N, JINJA, LOCALE, SESSION_TOKEN, USER
+from ..keys import (
+    ACCOUNTS,
+    API_SPEC,
+    CATALOG,
+    CSRF_TOKEN,
+    I18N,
+    JINJA,
+    LOCALE,
+    SESSION_TOKEN,
+    SETTINGS,
+    USER,
+)
 from .context import viewer
+from .lineage_svg import LineageNode, lineage_svg
 from .middlewares import SESSION_COOKIE, set_session_cookie
 from .openapi import ApiRoutes
 
@@ -28,9 +42,12 @@ def setup(app: web.Application) -> None:
                       autoescape=select_autoescape(default=True), enable_async=False,
                       trim_blocks=True, lstrip_blocks=True)
     app[JINJA] = env
-    app.router.add_routes(api.table)
-    app.router.add_static("/static", HERE / "static", append_version=True)
-    app[API_SPEC].add(api)
+    from . import browse, curator
+
+    for routes in (api, browse.api, curator.api):
+        app.router.add_routes(routes.table)
+        app[API_SPEC].add(routes)
+    app.router.add_static("/static", HERE / "static", append_version=True, name="static")
 
 
 def render(request: web.Request, template: str, *, status: int = 200, language: str | None = None,
@@ -44,11 +61,30 @@ def render(request: web.Request, template: str, *, status: int = 200, language: 
         ui_locales=[(tag, i18n.language_name(tag, tag)) for tag in UI_LOCALES],
         user=viewer(request) if USER in request else None,
         csrf_token=request.get(CSRF_TOKEN, ""), path=request.path,
-        query_lang=request.query.get("lang"), format_number=lambda v: i18n.format_number(v, ui),
+        query_lang=request.query.get("lang"), query_items=list(request.query.items()),
+        format_number=lambda v: i18n.format_number(v, ui),
+        language_name=lambda tag: i18n.language_name(tag, ui),
+        static=lambda name: str(app.router["static"].url_for(filename=name)),
+        vendor=lambda name: f"/vendor/{name}", public_url=app[SETTINGS].public_url.rstrip("/"),
         **context)
     response = web.Response(text=html, status=status, content_type="text/html")
     response.headers["Content-Language"] = language or ui
     return response
+
+
+#: Browser libraries installed from the npm registry at set-up time (package.json), never committed.
+VENDOR_FILES = {"hls.min.js": "hls.js/dist/hls.min.js", "tus.min.js": "tus-js-client/dist/tus.min.js"}
+NODE_MODULES = HERE.parent.parent / "node_modules"
+
+
+@api.get("/vendor/{name}", summary="Browser libraries (hls.js, tus-js-client) from the npm set-up",
+         tag="pages", response_content="application/javascript", errors=(404,))
+async def vendor_file(request: web.Request) -> web.StreamResponse:
+    relative = VENDOR_FILES.get(request.match_info["name"])
+    path = NODE_MODULES / relative if relative else None
+    if path is None or not path.is_file():
+        raise NotFound("browser library not installed: run ./dev setup (npm ci)")
+    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
 
 
 def render_error_page(request: web.Request, status: int, title: str, detail: str) -> web.Response:
@@ -73,13 +109,22 @@ async def _entry_page(request: web.Request, kind: str) -> web.Response:
     if record["kind"] != kind:
         raise NotFound(f"no {kind} {request.match_info['id']}")
     (entry,) = await present(request, [record])
-    related: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
     if kind == "person":
-        ids = set(record["teachers"]) | set(record["students"])
-        records = [r for r in (await catalog.titles(ids)).values()]
-        related = {e["id"]: e for e in await present(request, records)}
-    return render(request, f"{kind}.html", title=entry["title"], entry=entry, related=related,
-                  language=entry["locale"], kind_pages=KIND_PAGES)
+        extra["lineage_svg"] = await _lineage_svg(request, record, entry["name"])
+    return render(request, f"{kind}.html", title=entry["title"], entry=entry,
+                  language=entry["locale"], kind_pages=KIND_PAGES, **extra)
+
+
+async def _lineage_svg(request: web.Request, record: dict[str, Any], name: str) -> Markup:
+    catalog = request.app[CATALOG]
+    who = viewer(request)
+    ids, edges = await catalog.lineage_graph(record["id"], depth=2)
+    records = [r for r in (await catalog.titles(ids)).values() if can_view(r, who)]
+    nodes = [LineageNode(e["id"], e["name"], f"{e['born'] or '?'}–{e['died'] or '?'}", e["url"])
+             for e in await present(request, records)]
+    title = request.app[I18N].gettext(request[LOCALE].ui, "Lineage of %(name)s", name=name)
+    return lineage_svg(nodes, edges, record["id"], title)
 
 
 @api.get("/videos/{id}", summary="Watch page of a teaching video", tag="pages", **HTML, errors=(404,))
