@@ -30,7 +30,7 @@ class LrsForwarder:
                  idle_poll: float = 5.0) -> None:
         self.db = db
         self.endpoint = endpoint
-        self.auth = aiohttp.BasicAuth(username, password) if username else None
+        self.authorization = aiohttp.BasicAuth(username, password).encode() if username else None
         self.batch = batch
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -84,7 +84,8 @@ class LrsForwarder:
                           xapi_statements.c.statement)
                 .join(xapi_statements, xapi_statements.c.id == xapi_outbox.c.statement_id)
                 .where(xapi_outbox.c.next_attempt_at <= now)
-                .order_by(xapi_outbox.c.next_attempt_at, xapi_statements.c.stored)
+                .order_by(xapi_outbox.c.next_attempt_at, xapi_statements.c.stored,
+                          xapi_statements.c.ordinal)
                 .limit(self.batch))).all()
         if not rows:
             return 0
@@ -106,9 +107,11 @@ class LrsForwarder:
     async def _post(self, statements: list[dict[str, Any]]) -> str | None:
         assert self._session is not None, "LrsForwarder.start() was not called"
         headers = {"X-Experience-API-Version": VERSION, "Content-Type": "application/json"}
+        if self.authorization:
+            headers["Authorization"] = self.authorization
         try:
             async with self._session.post(self.endpoint, data=json.dumps(statements),
-                                          headers=headers, auth=self.auth) as response:
+                                          headers=headers) as response:
                 if response.status in (200, 204):
                     return None
                 text = (await response.text())[:300]

@@ -113,6 +113,7 @@ xapi_statements = sa.Table(
     sa.Column("course_id", sa.String(64), nullable=False, index=True),
     sa.Column("lesson_id", sa.String(64), nullable=False),
     sa.Column("stored", sa.String(40), nullable=False, index=True),
+    sa.Column("ordinal", sa.Integer, nullable=False),  # order within one batch (same `stored`)
     sa.Column("statement", sa.JSON, nullable=False),
 )
 

@@ -94,12 +94,12 @@ class StatementStore:
         """Called inside the heartbeat transaction: statements commit with their heartbeats."""
         stored = iso()
         rows = []
-        for event in events:
+        for ordinal, event in enumerate(events):
             statement = statement_for(event, self.public_url, stored)
             hb = event.heartbeat
             rows.append({"id": statement["id"], "user_id": hb.user_id,
                          "course_id": hb.lesson.course_id, "lesson_id": hb.lesson.id,
-                         "stored": stored, "statement": statement})
+                         "stored": stored, "ordinal": ordinal, "statement": statement})
         ids = [r["id"] for r in rows]
         existing = set((await conn.execute(sa.select(xapi_statements.c.id).where(
             xapi_statements.c.id.in_(ids)))).scalars().all())
@@ -125,7 +125,7 @@ class StatementStore:
         if since:
             cond.append(xapi_statements.c.stored > since)
         columns = (xapi_statements.c.stored, xapi_statements.c.statement)
-        order = (xapi_statements.c.stored, xapi_statements.c.id)
+        order = (xapi_statements.c.stored, xapi_statements.c.ordinal)
         async with self.db.read() as conn:
             rows = list((await conn.execute(sa.select(*columns).where(sa.and_(sa.true(), *cond))
                                             .order_by(*order).limit(limit))).all())
