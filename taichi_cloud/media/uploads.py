@@ -103,6 +103,9 @@ class Uploads:
             if row["offset"] == row["length"] and not row["completed"]:
                 await self.complete(row, user)
             if not complete_body:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError
                 raise Invalid("the request body ended early; the bytes received were kept")
             self._locks.pop(upload_id, None)
             return row
@@ -125,7 +128,8 @@ class Uploads:
                         written += await asyncio.to_thread(_write_all, fd, bytes(pending))
                         pending.clear()
             except (ClientPayloadError, ConnectionError, OSError, EOFError,
-                    asyncio.IncompleteReadError) as exc:
+                    asyncio.IncompleteReadError, asyncio.CancelledError) as exc:
+                # aiohttp cancels the handler when the client goes away: keep what arrived.
                 log.info("upload %s: body interrupted (%s)", row["id"], exc)
                 complete_body = False
             if pending:
