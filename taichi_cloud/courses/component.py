@@ -77,3 +77,42 @@ def require_user(user: User | None) -> User:
     if user is None:
         raise Unauthorized("sign in or send an Authorization: Bearer token")
     return user
+
+
+async def watch_context(request: web.Request, entry_id: str,
+                        lesson_id: str | None = None) -> dict[str, Any]:
+    """For a watch page: the lesson (of an enrolled course) the viewer is studying with this
+    entry, where to resume and how much is watched. Empty values for anyone else.
+
+    ``lesson_id`` (e.g. from ``?lesson=``) picks one lesson when the entry is in several courses.
+    """
+    import sqlalchemy as sa
+
+    from .tables import enrollments, lesson_progress, lessons
+
+    empty: dict[str, Any] = {"lesson": None, "course": None, "resume": 0.0, "lesson_fraction": 0.0}
+    from ..web.context import viewer
+
+    user = viewer(request)
+    if user is None:
+        return empty
+    db = request.app[DB]
+    async with db.read() as conn:
+        rows = (await conn.execute(
+            sa.select(lessons.c.id, lessons.c.course_id, lesson_progress.c.position,
+                      lesson_progress.c.watched_seconds, lesson_progress.c.duration,
+                      lesson_progress.c.completed_at, lesson_progress.c.position_at)
+            .join(enrollments, sa.and_(enrollments.c.course_id == lessons.c.course_id,
+                                       enrollments.c.user_id == user.id))
+            .outerjoin(lesson_progress, sa.and_(lesson_progress.c.lesson_id == lessons.c.id,
+                                                lesson_progress.c.user_id == user.id))
+            .where(lessons.c.entry_id == entry_id))).all()
+    if not rows:
+        return empty
+    chosen = next((r for r in rows if r.id == lesson_id), None) or \
+        max(rows, key=lambda r: r.position_at or "")
+    duration = float(chosen.duration or 0.0)
+    fraction = min(1.0, float(chosen.watched_seconds or 0.0) / duration) if duration else 0.0
+    resume = 0.0 if chosen.completed_at else float(chosen.position or 0.0)
+    return {"lesson": chosen.id, "course": chosen.course_id, "resume": round(resume, 1),
+            "lesson_fraction": round(fraction, 4)}

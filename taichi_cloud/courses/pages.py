@@ -29,8 +29,7 @@ async def course_page(request: web.Request) -> web.Response:
     rows = (await parts.queries.rows(course["id"], [user.id])).get(user.id, {}) if user else {}
     progress = course_progress(shown, rows)
     return render(request, "course.html", title=shown["title"], course=shown, enrolled=enrolled,
-                  progress=progress, language=shown["locale"],
-                  public_url=request.app[SETTINGS].public_url)
+                  progress=progress, language=shown["locale"])
 
 
 @api.post("/courses/{id}/enroll", summary="Enrol from the course page's form", tag="pages",

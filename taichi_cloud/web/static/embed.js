@@ -10,7 +10,7 @@
   var items = data.items || [];
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   var current = -1, session = randomId(), seq = 0, segStart = null, lastTime = 0;
-  var pending = [], lastProgressPost = 0, timer = null;
+  var pending = [], lastProgressPost = 0, timer = null, hls = null;
 
   function randomId() {
     var bytes = new Uint8Array(12);
@@ -32,12 +32,14 @@
     var it = item();
     while (video.firstChild) video.removeChild(video.firstChild);
     if (it.poster) video.poster = it.poster;
-    var canHls = video.canPlayType("application/vnd.apple.mpegurl");
-    if (it.hls && canHls) {
-      video.src = it.hls;
+    if (hls) { hls.destroy(); hls = null; }
+    if (it.hls && window.Hls && window.Hls.isSupported()) {
+      hls = new window.Hls({enableWorker: false});  // no blob: workers under this page's CSP
+      hls.loadSource(it.hls);
+      hls.attachMedia(video);
     } else if (it.hls) {
-      video.src = it.hls;  // some browsers play HLS without announcing it
-      video.title = data.messages.unsupported;
+      video.src = it.hls;  // the browser's own HLS (Safari, iOS, Android)
+      if (!video.canPlayType("application/vnd.apple.mpegurl")) video.title = data.messages.unsupported;
     }
     it.captions.forEach(function (c) {
       var track = document.createElement("track");
