@@ -56,9 +56,9 @@ async def tus_upload(client: Client, headers: dict[str, str], data: bytes, *,
 
 
 async def wait_for_media(client: Client, media_id: str, headers: dict[str, str] | None = None,
-                         timeout: float = 90.0) -> dict[str, Any]:
+                         seconds: float = 90.0) -> dict[str, Any]:
     """Poll ``GET /api/v1/media/{id}`` until it is ready or failed."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + seconds
     while True:
         response = await client.get(f"/api/v1/media/{media_id}", headers=headers or {})
         assert response.status == 200, await response.text()

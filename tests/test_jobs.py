@@ -24,9 +24,9 @@ async def queue(database_url: str) -> AsyncIterator[DatabaseQueue]:
         await db.close()
 
 
-async def _until(predicate: object, timeout: float = 10.0) -> None:
+async def _until(predicate: object, seconds: float = 10.0) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + seconds
     while not await predicate():  # type: ignore[operator]
         assert loop.time() < deadline, "condition not reached"
         await asyncio.sleep(0.05)

@@ -16,8 +16,9 @@ from tests.media_helpers import Client, clip, decode_errors, tus_upload, wait_fo
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
-async def _ready_media(client: Client, headers: dict[str, str], path: Path, **entry: Any) -> dict[str, Any]:
-    final = await tus_upload(client, headers, path.read_bytes(), filename=path.name, **entry)
+async def _ready_media(client: Client, headers: dict[str, str], path: Path) -> dict[str, Any]:
+    data = await asyncio.to_thread(path.read_bytes)
+    final = await tus_upload(client, headers, data, filename=path.name)
     media = await wait_for_media(client, final["Taichi-Media-Id"], headers)
     assert media["status"] == "ready", media["error"]
     return media
