@@ -206,3 +206,25 @@ async def test_upload_metadata_names_an_entry_the_curator_may_not_edit(
     response = await client.post("/api/v1/uploads", headers={
         **other.headers, **TUS, "Upload-Length": "10", "Upload-Metadata": metadata(entry=entry_id)})
     assert response.status == 404  # a draft of someone else is not even visible
+
+
+@SQLITE_ONLY
+async def test_a_separate_worker_process_takes_the_job(client: Client, make_user: MakeUser,
+                                                       settings: Any, tmp_path: Path) -> None:
+    await client.app[WORKER].stop()  # this API process runs no jobs; `taichi-cloud worker` does
+    curator = await make_user("curator")
+    media_id = await _upload(client, curator.headers, clip(tmp_path / "w.mp4").read_bytes(),
+                             filename="w.mp4")
+    env = {**os.environ, "TAICHI_CLOUD_DATABASE_URL": settings.database_url,
+           "TAICHI_CLOUD_STORAGE_URL": settings.storage_url,
+           "TAICHI_CLOUD_SECRET_KEY": settings.secret_key}
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "taichi_cloud", "--data-dir", settings.data_dir, "worker", env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        media = await wait_for_media(client, media_id, curator.headers)
+        assert media["status"] == "ready", media["error"]
+    finally:
+        worker.terminate()
+        _, stderr = await asyncio.wait_for(worker.communicate(), 30)
+    assert worker.returncode == 0, stderr.decode()[-2000:]
