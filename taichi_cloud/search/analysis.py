@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 # Han ideographs (BMP + extension planes) and the iteration mark 々.
 _HAN = "\u3005\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
@@ -42,8 +42,7 @@ QUERY_STEM_LANGUAGES = ("en",)
 MAX_PINYIN_WORD = 8  # longest Han word (characters) whose joined pinyin is emitted
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
+class Segment(NamedTuple):
     """One script run of normalised text, with its position in the normalised string."""
 
     script: str  # "han" | "kana" | "hangul" | "word"
@@ -73,11 +72,17 @@ class AnalyzedText:
 
 # --- normalisation -----------------------------------------------------------------------
 
+# Control, format, surrogate and private-use characters (Cc, Cf, Cs, Co) become spaces.
+_INVISIBLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u180e\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\ud800-\uf8ff\U000f0000-\U0010ffff]")
+
+
 def normalize(text: str) -> str:
     """NFKC + case folding, control characters replaced by spaces."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return "".join(" " if unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co"} else ch
-                   for ch in text)
+    if text.isascii():
+        return _INVISIBLE.sub(" ", text.lower())
+    return _INVISIBLE.sub(" ", unicodedata.normalize("NFKC", text).casefold())
 
 
 @lru_cache(maxsize=65536)
@@ -134,27 +139,44 @@ def _jieba_module() -> Any:
 
 
 @lru_cache(maxsize=32768)
-def han_words(run: str) -> tuple[str, ...]:
-    """jieba search-mode words of a (folded) Han run: 太极拳 → 太极, 太极拳."""
-    words = _jieba_module().cut_for_search(run, HMM=True)
-    return tuple(dict.fromkeys(w for w in words if w.strip()))
-
-
-@lru_cache(maxsize=32768)
 def han_query_words(run: str) -> tuple[str, ...]:
-    """jieba precise-mode words (a query needs each of them)."""
+    """jieba precise-mode words of a (folded) Han run (a query needs each of them)."""
     return tuple(w for w in _jieba_module().cut(run, HMM=True) if w.strip())
 
 
-@lru_cache(maxsize=32768)
-def han_pinyin(run: str) -> tuple[str, ...]:
-    """Tone-less pinyin, one syllable per character (ü as ``v``)."""
+@lru_cache(maxsize=65536)
+def _search_words(word: str) -> tuple[str, ...]:
+    # What jieba's cut_for_search adds to a precise-mode word: its dictionary bigrams and
+    # trigrams (so 太极拳 also yields 太极), computed once per word instead of once per run.
+    if len(word) <= 2:
+        return (word,)
+    freq = _jieba_module().dt.FREQ
+    out = [word[i:i + 2] for i in range(len(word) - 1) if freq.get(word[i:i + 2])]
+    if len(word) > 3:
+        out.extend(word[i:i + 3] for i in range(len(word) - 2) if freq.get(word[i:i + 3]))
+    out.append(word)
+    return tuple(out)
+
+
+def han_words(run: str) -> tuple[str, ...]:
+    """jieba search-mode words of a (folded) Han run: 太极拳 → 太极, 太极拳."""
+    return tuple(dict.fromkeys(w for word in han_query_words(run) for w in _search_words(word)))
+
+
+@lru_cache(maxsize=65536)
+def _word_pinyin(word: str) -> tuple[str, ...]:
     from pypinyin import Style, lazy_pinyin
 
-    syllables = lazy_pinyin(run, style=Style.NORMAL)
-    if len(syllables) != len(run):  # pypinyin groups nothing else, but never trust a zip
-        syllables = [lazy_pinyin(ch, style=Style.NORMAL)[0] for ch in run]
+    syllables = lazy_pinyin(word, style=Style.NORMAL)
+    if len(syllables) != len(word):  # pypinyin keeps unknown characters whole: never zip blindly
+        syllables = [lazy_pinyin(ch, style=Style.NORMAL)[0] for ch in word]
     return tuple(s.lower() for s in syllables)
+
+
+def han_pinyin(run: str) -> tuple[str, ...]:
+    """Tone-less pinyin, one syllable per character (ü as ``v``), read word by word so
+    polyphonic characters take the reading of their word (长兴 chang, 长老 zhang)."""
+    return tuple(s for word in han_query_words(run) for s in _word_pinyin(word))
 
 
 def _pinyin_variants(syllable: str) -> tuple[str, ...]:
@@ -172,6 +194,7 @@ def _stemmer(lang: str) -> Callable[[str], str] | None:
     return stem
 
 
+@lru_cache(maxsize=131072)
 def stem(word: str, lang: str) -> str:
     """The stem of an already case-folded word, accent-folded (``word`` if no stemmer)."""
     stemmer = _stemmer(lang)
@@ -248,6 +271,7 @@ def _analyze_han(run: str, out: AnalyzedText) -> None:
         out.pinyin.append(joined_pinyin(run))
 
 
+@lru_cache(maxsize=65536)
 def joined_pinyin(han: str) -> str:
     """陈家沟 → ``chenjiagou`` (ü written ``u``, as learners type it)."""
     return "".join(han_pinyin(han)).replace("v", "u")

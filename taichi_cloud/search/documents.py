@@ -70,7 +70,9 @@ class _Builder:
         for weight_class, analyzed in self.streams.items():
             doc.tokens[f"{weight_class}_words"] = analyzed.words
             doc.tokens[f"{weight_class}_grams"] = analyzed.cjk_grams
-            doc.tokens[f"{weight_class}_pinyin"] = analyzed.pinyin
+            # Pinyin of long bodies is mostly noise and a third of their tokens: titles,
+            # names and summaries carry what learners type in pinyin.
+            doc.tokens[f"{weight_class}_pinyin"] = [] if weight_class == "body" else analyzed.pinyin
             doc.latin_vocabulary.extend(analyzed.latin_vocabulary)
             doc.han_vocabulary.extend(analyzed.han_vocabulary)
         doc.tokens[LOCALE_FIELD] = self.locale_words

@@ -103,11 +103,13 @@ def _in_word_fields(value: str, factor: float = 1.0) -> list[Node]:
 
 
 def _in_fields(stream: str, value: str, factor: float) -> Node:
-    return any_of(Term(f"{c}_{stream}", value, CLASS_BOOST[c] * factor) for c in FIELD_CLASSES)
+    # Bodies carry no pinyin (see documents.py): no need to ask.
+    classes = FIELD_CLASSES[:2] if stream == "pinyin" else FIELD_CLASSES
+    return any_of(Term(f"{c}_{stream}", value, CLASS_BOOST[c] * factor) for c in classes)
 
 
 def _exact_clause(term: QueryTerm) -> Node:
-    if term.script == "han" and term.required_words:
+    if term.script == "han" and term.required_words and term.required_words != [term.text]:
         return any_of([
             all_of(any_of(_in_word_fields(w)) for w in term.required_words),
             *_in_word_fields(term.text),
@@ -132,6 +134,8 @@ def _joined_pinyin_clause(plan: QueryPlan) -> Node | None:
     if not plan.joined_pinyin or len(plan.terms) < 1:
         return None
     joined = plan.joined_pinyin
+    if len(plan.terms) == 1:  # the word fields are asked by the term itself
+        return _in_fields("pinyin", joined, PINYIN_FACTOR * 2)
     return any_of([_in_fields("pinyin", joined, PINYIN_FACTOR * 2),
                    *_in_word_fields(joined)])
 

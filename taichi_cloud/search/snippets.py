@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import unicodedata
+from functools import lru_cache
 
 from .analysis import (
     QUERY_STEM_LANGUAGES,
@@ -40,10 +41,22 @@ def _normalized_with_offsets(text: str) -> tuple[str, list[int]]:
     return "".join(out), offsets
 
 
+def _may_match(normalized: str, targets: MarkTargets) -> bool:
+    """Cheap substring test: can any target occur in this text at all?"""
+    if any(t in normalized for t in targets.cjk):
+        return True
+    if any(form[:3] in normalized for form in targets.latin):
+        return True
+    return bool(targets.pinyin) and any("\u3400" <= ch <= "\u9fff" for ch in normalized)
+
+
 def find_marks(text: str, lang: str, targets: MarkTargets) -> list[tuple[int, int]]:
     """Merged (start, end) spans of ``text`` to mark."""
     normalized, offsets = _normalized_with_offsets(text)
+    if not normalized or not _may_match(normalized, targets):
+        return []
     spans: list[tuple[int, int]] = []
+    longest = max((len(t) for t in targets.cjk), default=0)
     for match in SEGMENT_PATTERN.finditer(normalized):
         script = match.lastgroup
         start = match.start()
@@ -56,7 +69,8 @@ def find_marks(text: str, lang: str, targets: MarkTargets) -> list[tuple[int, in
                 spans.append((start, match.end()))
             continue
         run = fold_han(match.group()) if script == "han" else match.group()
-        spans.extend((start + a, start + b) for a, b in _cjk_spans(run, targets, script == "han"))
+        spans.extend((start + a, start + b)
+                     for a, b in _cjk_spans(run, targets, script == "han", longest))
     merged: list[tuple[int, int]] = []
     for a, b in sorted(spans):
         if merged and a <= merged[-1][1]:
@@ -67,19 +81,32 @@ def find_marks(text: str, lang: str, targets: MarkTargets) -> list[tuple[int, in
     return [(offsets[a], offsets[b - 1] + 1) for a, b in merged]
 
 
-def _cjk_spans(run: str, targets: MarkTargets, is_han: bool) -> list[tuple[int, int]]:
+@lru_cache(maxsize=32768)
+def _char_pinyin(ch: str) -> str:
+    # Per character (no word segmentation at query time): only highlighting depends on it.
+    return han_pinyin(ch)[0].replace("v", "u") if ch else ""
+
+
+def _cjk_spans(run: str, targets: MarkTargets, is_han: bool,
+               longest: int) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
-    syllables = han_pinyin(run) if is_han and targets.pinyin else ()
+    syllables: list[str] = []
+    if is_han and targets.pinyin:
+        syllables = [_char_pinyin(ch) for ch in run]
+        joined = "".join(syllables)
+        if not any(t in joined for t in targets.pinyin):
+            syllables = []
+    longest = min(longest, MAX_TARGET)
     i = 0
     while i < len(run):
         found = 0
-        for k in range(min(MAX_TARGET, len(run) - i), 0, -1):
+        for k in range(min(longest, len(run) - i), 0, -1):
             if run[i:i + k] in targets.cjk:
                 found = k
                 break
         if not found and syllables:
             for k in range(min(8, len(run) - i), 1, -1):
-                if "".join(syllables[i:i + k]).replace("v", "u") in targets.pinyin:
+                if "".join(syllables[i:i + k]) in targets.pinyin:
                     found = k
                     break
         if found:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from whoosh import index as whoosh_index
 from whoosh import query as wq
-from whoosh import sorting
 from whoosh.analysis import SpaceSeparatedTokenizer
 from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 
@@ -40,6 +40,7 @@ def _schema() -> Schema:
         "visibility": ID,
         "has_subtitles": ID(sortable=True),
         "language": KEYWORD,
+        "language_set": ID(sortable=True),  # the languages joined, for facet counting
         "payload": STORED,
     }
     for name in (*TEXT_FIELDS, LOCALE_FIELD):
@@ -54,6 +55,7 @@ def _fields(doc: SearchDocument) -> dict[str, Any]:
         "kind": doc.kind, "style": doc.style, "level": doc.level, "status": doc.status,
         "visibility": doc.visibility, "has_subtitles": "true" if doc.has_subtitles else "false",
         "language": " ".join(doc.languages),
+        "language_set": " ".join(sorted(set(doc.languages))),
         "payload": json.dumps(doc.stored(), ensure_ascii=False),
     }
     for name in (*TEXT_FIELDS, LOCALE_FIELD):
@@ -177,19 +179,32 @@ class WhooshEngine:
                with_facets: bool) -> EngineResult:
         query = compile_node(node)
         flt = wq.And([wq.Term(k, v) for k, v in filters.items()]) if filters else None
-        facets: dict[str, Any] = {}
-        if with_facets:
-            for name in FACETS:
-                facets[name] = sorting.FieldFacet(name, allow_overlap=(name == "language"),
-                                                  maptype=sorting.Count)
         searcher = self._searcher()
-        results = searcher.search(query, filter=flt, limit=offset + limit,
-                                  groupedby=facets or None)
+        # Top hits without facet collectors, so whoosh may skip blocks that cannot make the
+        # top; the full match set is then walked once, unscored, for the total and facets.
+        results = searcher.search(query, filter=flt, limit=offset + limit)
         hits = [(float(hit.score or 0.0), json.loads(hit["payload"]))
                 for hit in results[offset:offset + limit]]
-        counts = {name: {str(k): int(v) for k, v in results.groups(name).items()}
-                  for name in facets}
-        return EngineResult(len(results), hits, counts)
+        matched = query if flt is None else wq.And([query, flt])
+        docnums = list(searcher.docs_for_query(matched))
+        counts = self._facet_counts(searcher, docnums) if with_facets else {}
+        return EngineResult(len(docnums), hits, counts)
+
+    @staticmethod
+    def _facet_counts(searcher: Any, docnums: list[int]) -> dict[str, dict[str, int]]:
+        reader = searcher.reader()
+        counts: dict[str, dict[str, int]] = {}
+        for name in FACETS:
+            column = reader.column_reader("language_set" if name == "language" else name)
+            tally = Counter(column[n] for n in docnums)
+            if name == "language":
+                split: Counter[str] = Counter()
+                for joined, count in tally.items():
+                    for language in str(joined).split():
+                        split[language] += count
+                tally = split
+            counts[name] = {str(k): int(v) for k, v in tally.items() if k}
+        return counts
 
     def close(self) -> None:
         with self._lock:
