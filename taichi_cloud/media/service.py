@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 PROCESS_JOB = "media.process"
 FINAL_STATUSES = ("ready", "failed")
 STREAM_TOKEN_SECONDS = 6 * 3600
+ACCESS_CACHE_SECONDS = 2.0
 _TOKEN_CONTEXT = b"taichi-cloud stream tokens v1"
 
 
@@ -84,6 +85,7 @@ class MediaService:
         self.tokens = StreamTokens(secret)
         self.work_root = settings.data_path / "work"
         self._caption_lock = asyncio.Lock()
+        self._access_cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
     # -- assets --------------------------------------------------------------------------
     async def create_asset(self, source: Path, *, owner: User | None, entry_id: str | None,
@@ -169,9 +171,13 @@ class MediaService:
     # -- entry deletion ------------------------------------------------------------------
     async def on_entry_changed(self, entry_id: str) -> None:
         """Catalog subscriber: a deleted entry cancels its media jobs and drops its files."""
-        if await self.catalog.get_record(entry_id) is not None:
+        record = await self.catalog.get_record(entry_id)
+        if record is not None:
+            if record["media_id"]:
+                self.forget_access(record["media_id"])  # visibility or status may have changed
             return
         for asset in await self.assets_for_entry(entry_id):
+            self.forget_access(asset["id"])
             cancelled = await self.queue.cancel(ref=asset["id"])
             await self.update_asset(asset["id"], entry_id=None, status="failed",
                                     error="cancelled: the entry was deleted")
@@ -229,15 +235,32 @@ class MediaService:
 
     async def may_stream(self, media_id: str, request: web.Request, token: str | None) -> bool:
         """Public published media are open; others need a valid token or a viewer who may see them."""
-        asset = await self.get_asset(media_id)
-        if asset is None or asset["status"] != "ready" or not asset["entry_id"]:
-            return False
-        record = await self.catalog.get_record(asset["entry_id"])
+        record = await self._streamable_record(media_id)
         if record is None:
             return False
         if record["status"] == "published" and record["visibility"] == "public":
             return True
         return self.tokens.check(media_id, token) or can_view(record, viewer(request))
+
+    async def _streamable_record(self, media_id: str) -> dict[str, Any] | None:
+        """The entry of a ready asset. Players fetch a segment every few seconds, so the answer
+        is kept for ``ACCESS_CACHE_SECONDS`` (only ready assets are cached)."""
+        now = time.monotonic()
+        cached = self._access_cache.get(media_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        asset = await self.get_asset(media_id)
+        if asset is None or asset["status"] != "ready" or not asset["entry_id"]:
+            return None
+        record = await self.catalog.get_record(asset["entry_id"])
+        if record is not None:
+            if len(self._access_cache) > 10_000:
+                self._access_cache.clear()
+            self._access_cache[media_id] = (now + ACCESS_CACHE_SECONDS, record)
+        return record
+
+    def forget_access(self, media_id: str) -> None:
+        self._access_cache.pop(media_id, None)
 
     # -- captions ------------------------------------------------------------------------
     async def caption_langs(self, media_id: str) -> list[str]:
