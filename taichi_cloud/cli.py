@@ -86,9 +86,9 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
     app = create_app(settings)
     if args.demo:
-        from .demo import seed_demo_on_startup
+        from .demo import demo_context
 
-        app.on_startup.append(seed_demo_on_startup)
+        app.cleanup_ctx.append(demo_context)
     from .ops import serve_options
 
     # Graceful shutdown: on SIGTERM in-flight requests get SHUTDOWN_TIMEOUT seconds to finish.

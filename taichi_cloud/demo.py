@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -35,11 +38,23 @@ async def seed_demo(app: web.Application) -> bool:
         except Conflict:
             pass
     log.info("demo accounts (password %r): %s", DEMO_PASSWORD, ", ".join(e for e, _, _ in DEMO_USERS))
-    media = app.get(MEDIA)
-    if media is not None and hasattr(media, "ingest_demo_clips"):
-        await media.ingest_demo_clips(records)
     return True
 
 
-async def seed_demo_on_startup(app: web.Application) -> None:
+async def _make_demo_clips(app: web.Application) -> None:
+    media = app.get(MEDIA)
+    if media is not None and hasattr(media, "ingest_demo_clips"):
+        await media.ingest_demo_clips(read_catalog_files(SEED_DIR))
+
+
+async def demo_context(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx for ``serve --demo``: seed before serving; clips are made in the background
+    so the site answers at once (entries show "being prepared" until their clip is ready).
+    Seed entries still without media (say, after an interrupted first run) get theirs too."""
     await seed_demo(app)
+    clips = asyncio.create_task(_make_demo_clips(app), name="demo-clips")
+    yield
+    if not clips.done():
+        clips.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await clips

@@ -7,8 +7,12 @@ from datetime import UTC, datetime
 
 
 def new_id() -> str:
-    """An opaque, URL-safe identifier (72 random bits)."""
-    return secrets.token_urlsafe(9)
+    """An opaque, URL-safe identifier (72 random bits) that starts with a letter or digit, so it
+    is never mistaken for a command-line option."""
+    while True:
+        value = secrets.token_urlsafe(9)
+        if value[0].isalnum():
+            return value
 
 
 def utcnow() -> datetime:

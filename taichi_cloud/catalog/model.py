@@ -21,7 +21,7 @@ LEVELS = ("beginner", "intermediate", "advanced")
 ARCHIVE_TYPES = ("document", "photo", "audio", "oral-history")
 DC_FIELDS = ("creator", "contributor", "date", "coverage", "rights", "source", "publisher",
              "identifier", "type")
-ID_RE = r"^[A-Za-z0-9_-]{1,64}$"
+ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 TAG_RE = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,4}$"
 
 #: Fields kept in the ``data`` JSON column (everything that is not a column of its own).

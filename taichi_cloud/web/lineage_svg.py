@@ -39,6 +39,28 @@ def layers(node_ids: Iterable[str], edges: Iterable[tuple[str, str]]) -> dict[st
     return depth
 
 
+def order_rows(rows: dict[int, list[LineageNode]], edges: list[tuple[str, str]]) -> None:
+    """Fewer crossings: sweep down placing each node under its teachers' mean position, then
+    place the top row over its students' mean position (the barycenter heuristic)."""
+    def position() -> dict[str, int]:
+        return {n.id: i for row in rows.values() for i, n in enumerate(row)}
+
+    def mean(ids: list[str], where: dict[str, int], fallback: int) -> float:
+        found = [where[i] for i in ids if i in where]
+        return sum(found) / len(found) if found else float(fallback)
+
+    levels = sorted(rows)
+    for level in levels[1:]:
+        where = {n.id: i for i, n in enumerate(rows[level - 1])} if level - 1 in rows else {}
+        row = rows[level]
+        rows[level] = sorted(row, key=lambda n: (mean([t for t, s in edges if s == n.id], where, row.index(n)), n.id))
+    if len(levels) > 1:
+        where = position()
+        below = {n.id for lv in levels[1:] for n in rows[lv]}
+        top = rows[levels[0]]
+        rows[levels[0]] = sorted(top, key=lambda n: (mean([s for t, s in edges if t == n.id and s in below], where, top.index(n)), n.id))
+
+
 def lineage_svg(nodes: Sequence[LineageNode], edges: Iterable[tuple[str, str]], root: str,
                 title: str) -> Markup:
     edges = [(t, s) for t, s in edges]
@@ -46,6 +68,7 @@ def lineage_svg(nodes: Sequence[LineageNode], edges: Iterable[tuple[str, str]], 
     rows: dict[int, list[LineageNode]] = {}
     for node in sorted(nodes, key=lambda n: n.id):
         rows.setdefault(depth[node.id], []).append(node)
+    order_rows(rows, edges)
     width = PAD * 2 + max((len(r) for r in rows.values()), default=1) * (NODE_W + GAP_X) - GAP_X
     height = PAD * 2 + (max(rows, default=0) + 1) * (NODE_H + GAP_Y) - GAP_Y
     where: dict[str, tuple[float, float]] = {}

@@ -10,6 +10,7 @@ from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from ..catalog.model import slug_ok
 from ..catalog.routes import present
 from ..catalog.service import can_view
 from ..catalog.views import KIND_PAGES
@@ -110,6 +111,10 @@ async def _entry_page(request: web.Request, kind: str) -> web.Response:
         raise NotFound(f"no {kind} {request.match_info['id']}")
     (entry,) = await present(request, [record])
     extra: dict[str, Any] = {}
+    lesson = request.query.get("lesson", "")
+    if kind == "video" and viewer(request) is not None and slug_ok(lesson):
+        # Heartbeats go to this lesson; the progress API checks enrolment and the lesson's entry.
+        extra["lesson"] = lesson
     if kind == "person":
         extra["lineage_svg"] = await _lineage_svg(request, record, entry["name"])
     return render(request, f"{kind}.html", title=entry["title"], entry=entry,

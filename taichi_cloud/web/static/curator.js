@@ -23,7 +23,8 @@
       const bar = row.querySelector(".transcode-progress"), phase = row.querySelector(".phase");
       bar.hidden = false;
       const events = new EventSource("/api/v1/media/" + encodeURIComponent(mediaId) + "/events");
-      events.onmessage = function (message) {
+      // The stream names its events: "status" while working, then "ready" or "failed".
+      function update(message) {
         const data = JSON.parse(message.data);
         bar.value = data.progress || 0;
         phase.textContent = data.status;
@@ -32,7 +33,8 @@
           phase.textContent = data.status === "ready" ? section.dataset.done : section.dataset.failed + (data.error ? ": " + data.error : "");
           events.close();
         }
-      };
+      }
+      ["status", "ready", "failed", "message"].forEach(function (name) { events.addEventListener(name, update); });
     }
 
     function start(file) {

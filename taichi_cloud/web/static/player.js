@@ -160,7 +160,7 @@
     }
     state.lastPos = t;
   }
-  function beat(event) {
+  function beat(event, from) {
     if (!lesson) return;
     closeSegment();
     const segments = state.segments.splice(0);
@@ -169,8 +169,9 @@
     const body = { session: session, seq: state.seq, position: video.currentTime, segments: segments,
                    duration: isFinite(video.duration) ? video.duration : 0 };
     if (event) body.event = event;
+    if (from !== undefined && from !== null) body.from = from;
     fetch("/api/v1/progress/" + encodeURIComponent(lesson), {
-      method: "PUT", credentials: "same-origin", keepalive: event === "terminated",
+      method: "PUT", credentials: "same-origin", keepalive: event === "terminate",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf }, body: JSON.stringify(body),
     }).then(function (r) { return r.ok ? r.json() : null; }).then(function (p) {
       if (!p) return;
@@ -193,11 +194,17 @@
     if (video.duration) seek.value = String(Math.round((video.currentTime / video.duration) * 1000));
     timeLabel.textContent = fmt(video.currentTime) + " / " + fmt(video.duration || 0);
   });
-  video.addEventListener("play", function () { state.lastPos = video.currentTime; beat("played"); });
-  video.addEventListener("pause", function () { track(); beat("paused"); });
-  video.addEventListener("seeked", function () { closeSegment(); state.lastPos = video.currentTime; });
-  video.addEventListener("ended", function () { track(); beat("completed"); });
-  window.addEventListener("pagehide", function () { track(); beat("terminated"); });
+  let seekFrom = null;
+  video.addEventListener("play", function () { state.lastPos = video.currentTime; beat("play"); });
+  video.addEventListener("pause", function () { track(); beat("pause"); });
+  video.addEventListener("seeking", function () { if (seekFrom === null) seekFrom = state.lastPos; closeSegment(); });
+  video.addEventListener("seeked", function () {
+    state.lastPos = video.currentTime;
+    if (seekFrom !== null && Math.abs(seekFrom - video.currentTime) > 0.5) beat("seek", seekFrom);
+    seekFrom = null;
+  });
+  video.addEventListener("ended", function () { track(); beat("ended"); });
+  window.addEventListener("pagehide", function () { track(); beat("terminate"); });
   setInterval(function () { if (!video.paused) { track(); beat(); } }, 10000);
 
   video.addEventListener("loadedmetadata", function () {
