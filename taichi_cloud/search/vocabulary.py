@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -52,9 +53,15 @@ class Vocabulary:
         self.pinyin: set[str] = set()
         self._han_by_pinyin: dict[str, Counter[str]] = defaultdict(Counter)
         self._delete_index: dict[str, set[str]] = defaultdict(set)
+        # The writer thread adds while search threads look up.
+        self._lock = threading.Lock()
 
     # --- building ---------------------------------------------------------------------
     def add_documents(self, docs: Iterable[SearchDocument]) -> None:
+        with self._lock:
+            self._add_documents(docs)
+
+    def _add_documents(self, docs: Iterable[SearchDocument]) -> None:
         for doc in docs:
             for word in doc.latin_vocabulary:
                 self.add_latin(word)
@@ -83,16 +90,20 @@ class Vocabulary:
         if len(word) < MIN_TYPO_LENGTH or not word.isalpha():
             return []
         candidates: set[str] = set()
-        for variant in _deletes(word):
-            candidates.update(self._delete_index.get(variant, ()))
+        with self._lock:
+            for variant in _deletes(word):
+                candidates.update(self._delete_index.get(variant, ()))
+            counts = {c: self.latin[c] for c in candidates}
         found = [c for c in candidates if c != word and within_one_edit(word, c)]
-        return sorted(found, key=lambda c: (-self.latin[c], c))
+        return sorted(found, key=lambda c: (-counts[c], c))
 
     def homophone(self, han: str) -> str | None:
         """The most frequent known Han word that sounds like ``han`` (None if ``han`` is known)."""
         if han in self.han or len(han) < 2:
             return None
-        options = self._han_by_pinyin.get(joined_pinyin(han))
+        key = joined_pinyin(han)
+        with self._lock:
+            options = dict(self._han_by_pinyin.get(key) or {})
         if not options:
             return None
         best = max(options.items(), key=lambda kv: (kv[1], kv[0]))[0]
@@ -100,7 +111,9 @@ class Vocabulary:
 
     # --- persistence ------------------------------------------------------------------
     def save(self, directory: Path) -> None:
-        data = {"latin": dict(self.latin), "han": dict(self.han), "pinyin": sorted(self.pinyin)}
+        with self._lock:
+            data = {"latin": dict(self.latin), "han": dict(self.han),
+                    "pinyin": sorted(self.pinyin)}
         tmp = directory / (FILE_NAME + ".tmp")
         tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, directory / FILE_NAME)

@@ -194,6 +194,8 @@ class WhooshEngine:
     def _facet_counts(searcher: Any, docnums: list[int]) -> dict[str, dict[str, int]]:
         reader = searcher.reader()
         counts: dict[str, dict[str, int]] = {}
+        if not docnums:  # also: an empty index has no columns to read
+            return counts
         for name in FACETS:
             column = reader.column_reader("language_set" if name == "language" else name)
             tally = Counter(column[n] for n in docnums)
