@@ -8,6 +8,7 @@ ids are deterministic, so a resend after a lost reply is a no-op at the LRS.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 from datetime import timedelta
@@ -30,7 +31,8 @@ class LrsForwarder:
                  idle_poll: float = 5.0) -> None:
         self.db = db
         self.endpoint = endpoint
-        self.authorization = aiohttp.BasicAuth(username, password).encode() if username else None
+        credentials = base64.b64encode(f"{username}:{password}".encode()).decode()
+        self.authorization = f"Basic {credentials}" if username else None
         self.batch = batch
         self.base_delay = base_delay
         self.max_delay = max_delay
