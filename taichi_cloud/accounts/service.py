@@ -18,12 +18,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from ..db import Database
 from ..errors import Conflict, Invalid, NotFound, TooManyRequests, Unauthorized
-from ..util import iso, new_id, utcnow
+from ..util import iso, new_id, parse_iso, utcnow
 from .tables import auth_tokens, users
 
 ROLES = ("learner", "curator", "reviewer", "school", "admin")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
+TOKEN_CACHE_SECONDS = 10.0
+TOKEN_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,10 @@ class Accounts:
         # argon2id with the library's RFC 9106 low-memory profile.
         self._hasher = PasswordHasher()
         self.throttle = LoginThrottle()
+        # digest -> (user, monotonic deadline): most requests of a session skip the database.
+        # Revocation here is immediate; in other processes of a scale-out deployment it takes
+        # effect within TOKEN_CACHE_SECONDS.
+        self._token_cache: dict[str, tuple[User, float]] = {}
 
     async def _hash(self, password: str) -> str:
         return await asyncio.to_thread(self._hasher.hash, password)
@@ -151,14 +157,28 @@ class Accounts:
     async def user_for_token(self, token: str) -> User | None:
         if not token or len(token) > 200:
             return None
+        digest = token_digest(token)
+        cached = self._token_cache.get(digest)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
         async with self.db.read() as conn:
             row = (await conn.execute(
-                sa.select(users).join(auth_tokens, auth_tokens.c.user_id == users.c.id)
-                .where(auth_tokens.c.token_hash == token_digest(token),
-                       auth_tokens.c.expires_at > iso()))).first()
-        return _user(row) if row else None
+                sa.select(users, auth_tokens.c.expires_at)
+                .join(auth_tokens, auth_tokens.c.user_id == users.c.id)
+                .where(auth_tokens.c.token_hash == digest, auth_tokens.c.expires_at > iso()))).first()
+        if row is None:
+            self._token_cache.pop(digest, None)
+            return None
+        user = _user(row)
+        if len(self._token_cache) >= TOKEN_CACHE_SIZE:
+            self._token_cache.clear()
+        # Never cache past the token's own expiry.
+        left = (parse_iso(row.expires_at) - utcnow()).total_seconds()
+        self._token_cache[digest] = (user, time.monotonic() + min(TOKEN_CACHE_SECONDS, left))
+        return user
 
     async def revoke(self, token: str) -> None:
+        self._token_cache.pop(token_digest(token), None)
         async with self.db.write() as conn:
             await conn.execute(auth_tokens.delete().where(
                 auth_tokens.c.token_hash == token_digest(token)))

@@ -111,10 +111,12 @@ async def _entry_page(request: web.Request, kind: str) -> web.Response:
         raise NotFound(f"no {kind} {request.match_info['id']}")
     (entry,) = await present(request, [record])
     extra: dict[str, Any] = {}
-    lesson = request.query.get("lesson", "")
-    if kind == "video" and viewer(request) is not None and slug_ok(lesson):
-        # Heartbeats go to this lesson; the progress API checks enrolment and the lesson's entry.
-        extra["lesson"] = lesson
+    if kind == "video":
+        # The lesson (of a course the viewer is enrolled in) that heartbeats go to, and resume.
+        from ..courses.component import watch_context
+
+        lesson = request.query.get("lesson", "")
+        extra.update(await watch_context(request, record["id"], lesson if slug_ok(lesson) else None))
     if kind == "person":
         extra["lineage_svg"] = await _lineage_svg(request, record, entry["name"])
     return render(request, f"{kind}.html", title=entry["title"], entry=entry,
