@@ -168,7 +168,8 @@ class I18n:
     def translations(self, tag: str) -> NullTranslations:
         return self._translations.get(tag, self._translations[self.default])
 
-    def gettext(self, tag: str, message: str, **params: object) -> str:
+    def translate(self, tag: str, message: str, **params: object) -> str:
+        """``message`` in ``tag``; extracted by babel as the keyword ``translate:2``."""
         text = self.translations(tag).gettext(message)
         return text % params if params else text
 

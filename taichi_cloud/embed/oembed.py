@@ -118,4 +118,4 @@ async def _describe(request: web.Request, section: str,
         top = max(renditions, key=lambda r: r["width"])
         thumbnail = (media["poster_small"], 640, round(640 * top["height"] / top["width"]))
     author = entry["dc"].get("creator") or None
-    return entry["title"] or request.app[I18N].gettext("en", PROVIDER), thumbnail, author
+    return entry["title"] or request.app[I18N].translate("en", PROVIDER), thumbnail, author

@@ -25,7 +25,7 @@ async def dashboard(request: web.Request) -> web.Response:
     _, in_review = await catalog.list_entries(who, status="review", per_page=50)
     mine = [e for e in drafts if e["owner"] == who.id or who.has("reviewer")]
     ui = request[LOCALE].ui
-    return render(request, "curator.html", title=request.app[I18N].gettext(ui, "Curator"),
+    return render(request, "curator.html", title=request.app[I18N].translate(ui, "Curator"),
                   drafts=await present(request, mine), review=await present(request, in_review),
                   can_review=who.has("reviewer"))
 

@@ -95,7 +95,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except DomainError as exc:
         i18n = request.app[I18N]
         ui = request[LOCALE].ui if LOCALE in request else "en"
-        response = _render_error(request, exc.status, i18n.gettext(ui, exc.title), exc.detail,
+        response = _render_error(request, exc.status, i18n.translate(ui, exc.title), exc.detail,
                                  exc.slug, field=exc.field)
         if isinstance(exc, TooManyRequests):
             response.headers["Retry-After"] = str(exc.retry_after)

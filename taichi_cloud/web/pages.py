@@ -130,7 +130,7 @@ async def _lineage_svg(request: web.Request, record: dict[str, Any], name: str) 
     records = [r for r in (await catalog.titles(ids)).values() if can_view(r, who)]
     nodes = [LineageNode(e["id"], e["name"], f"{e['born'] or '?'}–{e['died'] or '?'}", e["url"])
              for e in await present(request, records)]
-    title = request.app[I18N].gettext(request[LOCALE].ui, "Lineage of %(name)s", name=name)
+    title = request.app[I18N].translate(request[LOCALE].ui, "Lineage of %(name)s", name=name)
     return lineage_svg(nodes, edges, record["id"], title)
 
 
@@ -166,7 +166,7 @@ def safe_next(value: str | None) -> str:
 
 @api.get("/login", summary="Sign-in page", tag="pages", **HTML, errors=())
 async def login_page(request: web.Request) -> web.Response:
-    return render(request, "login.html", title=request.app[I18N].gettext(request[LOCALE].ui, "Sign in"),
+    return render(request, "login.html", title=request.app[I18N].translate(request[LOCALE].ui, "Sign in"),
                   next=safe_next(request.query.get("next")), error=None)
 
 
@@ -184,8 +184,8 @@ async def login_form(request: web.Request) -> web.StreamResponse:
         token, _ = await request.app[ACCOUNTS].login(email, password, request.remote or "")
     except Unauthorized:
         return render(request, "login.html", status=401, next=target,
-                      title=request.app[I18N].gettext(ui, "Sign in"),
-                      error=request.app[I18N].gettext(ui, "Email or password is wrong."))
+                      title=request.app[I18N].translate(ui, "Sign in"),
+                      error=request.app[I18N].translate(ui, "Email or password is wrong."))
     response = web.Response(status=303, headers={"Location": target})
     set_session_cookie(request, response, token)
     return response
