@@ -8,6 +8,7 @@ import hashlib
 import os
 import secrets
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -68,6 +69,36 @@ class LocalBlobStore:
             return await asyncio.to_thread(path.read_bytes)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
+
+    async def iter_chunks(self, key: str, chunk_size: int = 1024**2) -> AsyncIterator[bytes]:
+        path = self._path(key)
+        if not path.is_file():
+            raise FileNotFoundError(key)
+        handle = await asyncio.to_thread(path.open, "rb")
+        try:
+            while chunk := await asyncio.to_thread(handle.read, chunk_size):
+                yield chunk
+        finally:
+            handle.close()
+
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread(self._path(key).is_file)
+
+    async def list_keys(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+
+        def walk() -> list[str]:
+            # Dot names are the publisher's temporary siblings, never keys.
+            return sorted(p.relative_to(self.root).as_posix() for p in base.rglob("*")
+                          if p.is_file() and not any(part.startswith(".") for part in
+                                                     p.relative_to(base).parts))
+        return await asyncio.to_thread(walk)
+
+    async def url_for(self, key: str, *, expires: int = 3600) -> str | None:
+        return None  # served by our own sendfile responses
+
+    async def close(self) -> None:
+        return None
 
     async def stat(self, key: str) -> BlobInfo | None:
         from . import BlobInfo
