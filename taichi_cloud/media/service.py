@@ -24,7 +24,7 @@ from ..db import Database
 from ..errors import Conflict, Forbidden, NotFound
 from ..jobs.queue import JobQueue
 from ..settings import Settings
-from ..storage import BlobStore
+from ..storage import BlobStore, apply_settings
 from ..storage.keys import (
     caption_name,
     caption_playlist_name,
@@ -79,6 +79,7 @@ class MediaService:
                  catalog: Catalog, secret: str) -> None:
         self.settings = settings
         self.db = db
+        apply_settings(store, settings)  # S3 endpoint and CDN base from the settings
         self.store = store
         self.queue = queue
         self.catalog = catalog

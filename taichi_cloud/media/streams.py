@@ -1,7 +1,8 @@
 """``/streams/{id}/...``: the published ladder, straight from the BlobStore.
 
 Local files go out through ``web.FileResponse`` (sendfile, byte ranges, ETag / If-None-Match,
-Last-Modified). Only the published directory of a *ready* asset is reachable, so a partial
+Last-Modified). With a remote store (S3) segments, posters and captions are a 302 to a presigned
+URL or to ``CDN_BASE_URL``; playlists and the MPD are proxied (they are small and rewritten). Only the published directory of a *ready* asset is reachable, so a partial
 ladder is never served.
 
 Private and unlisted media need ``?token=`` (see ``service.StreamTokens``): one token, scoped
@@ -30,6 +31,8 @@ SEGMENT_CACHE = "public, max-age=31536000, immutable"
 MANIFEST_CACHE = "public, max-age=5"
 TRACK_CACHE = "public, max-age=60"
 IMAGE_CACHE = "public, max-age=3600"
+REDIRECT_SECONDS = 3600  # lifetime of a presigned segment URL
+REDIRECT_CACHE = "private, max-age=300"
 CORS = {"Access-Control-Allow-Origin": "*",
         "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, ETag, "
                                          "Last-Modified, Date",
@@ -124,7 +127,15 @@ async def _serve(request: web.Request, name: str) -> web.StreamResponse:
     path = service.store.local_path(key)
     if path is not None:
         return web.FileResponse(path, headers=headers)
-    data = await service.store.get_bytes(key)  # remote stores (issue 7 will presign instead)
+    if _rewriter(name) is None:
+        # Remote store: the player fetches segments, posters and captions from the object
+        # store (presigned) or the CDN. Access was checked above; the target names an
+        # unguessable version. Manifests are proxied so their relative URIs stay ours.
+        url = await service.store.url_for(key, expires=REDIRECT_SECONDS)
+        if url is not None:
+            return web.Response(status=302, headers={
+                "Location": url, "Cache-Control": REDIRECT_CACHE, **CORS})
+    data = await service.store.get_bytes(key)
     if data is None:
         raise NotFound(f"no stream file {name}")
     return _bytes_response(request, data, headers)

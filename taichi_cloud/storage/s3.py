@@ -186,7 +186,9 @@ class S3BlobStore:
 
     async def _put(self, stored: str, data: bytes, content_type: str | None = None) -> None:
         s3 = await self._s3()
-        extra = {"ContentType": content_type} if content_type else {}
+        extra = _object_headers(stored)
+        if content_type:
+            extra["ContentType"] = content_type
         await s3.put_object(Bucket=self.bucket, Key=self.object_key(stored), Body=data, **extra)
 
     async def _list(self, stored_prefix: str) -> AsyncIterator[str]:
@@ -222,7 +224,8 @@ class S3BlobStore:
             return
         s3 = await self._s3()
         key = self.object_key(stored)
-        upload = await s3.create_multipart_upload(Bucket=self.bucket, Key=key)
+        upload = await s3.create_multipart_upload(Bucket=self.bucket, Key=key,
+                                                  **_object_headers(stored))
         upload_id = upload["UploadId"]
         try:
             parts = []
@@ -368,6 +371,17 @@ class S3BlobStore:
         url: str = await s3.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": object_key}, ExpiresIn=expires)
         return url
+
+
+def _object_headers(stored: str) -> dict[str, str]:
+    """Content-Type and Cache-Control of a stream file, as the stream routes would send them,
+    so players fetching it from S3 or a CDN get the same answer."""
+    if split_tree(stored) is None and parse_versioned_key(stored) is None:
+        return {}
+    from ..media.streams import content_type
+
+    mime, cache = content_type(stored.rsplit("/", 1)[-1])
+    return {"ContentType": mime, "CacheControl": cache}
 
 
 def _remove_tree(path: Path) -> None:
