@@ -1,8 +1,9 @@
-"""The jobs component: a durable queue in the database and the worker that runs it.
+"""The jobs component: a durable queue (the database, or Redis for shared workers) and the worker.
 
 Components register job kinds with :func:`register_job_kind` during ``setup``. The worker starts
 after every service is up (``on_startup``) when this process runs jobs: by default (empty
-``QUEUE_URL``), with ``serve --with-worker``, or as ``taichi-cloud worker``.
+``QUEUE_URL``), with ``serve --with-worker``, or as ``taichi-cloud worker``. With
+``QUEUE_URL=redis://...`` a plain ``serve`` only enqueues; ``worker`` processes anywhere run jobs.
 """
 
 from __future__ import annotations
@@ -37,8 +38,12 @@ def open_queue(settings: Settings, db: Database) -> JobQueue:
         from .db_queue import DatabaseQueue
 
         return DatabaseQueue(db, default_max_tries=settings.job_max_tries)
-    raise ValueError(f"unsupported QUEUE_URL {settings.queue_url!r}: only the database queue "
-                     "(empty QUEUE_URL) is available in this build")
+    if settings.queue_url.startswith(("redis://", "rediss://", "unix://")):
+        from .redis_queue import RedisQueue
+
+        return RedisQueue(settings.queue_url, default_max_tries=settings.job_max_tries)
+    raise ValueError(f"unsupported QUEUE_URL {settings.queue_url!r}: leave it empty (the "
+                     "database queue) or use redis://host:port/db[?prefix=NAME]")
 
 
 def runs_jobs(settings: Settings) -> bool:
@@ -52,8 +57,11 @@ def register_job_kind(app: web.Application, name: str, kind: JobKind) -> None:
 async def _queue_context(app: web.Application) -> AsyncIterator[None]:
     from ..keys import DB, QUEUE, SETTINGS
 
-    app[QUEUE] = open_queue(app[SETTINGS], app[DB])
+    queue = app[QUEUE] = open_queue(app[SETTINGS], app[DB])
     yield
+    close = getattr(queue, "close", None)
+    if close is not None:
+        await close()
 
 
 async def _start_worker(app: web.Application) -> None:
