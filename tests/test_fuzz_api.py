@@ -57,15 +57,6 @@ def documented_schema(ctx: schemathesis.CheckContext, response: schemathesis.Res
 CHECKS = [no_server_error, documented_schema]
 #: Revoking the token every other case uses would turn the rest into 401s.
 SKIPPED = "POST /api/v1/auth/logout"
-#: Operations that break the contract for some generated input, each with its owner and the
-#: failing input; kept as strict xfails so the fix turns them red until the mark is removed.
-KNOWN_FAILURES = {
-    "POST /login": "web/pages.py (foundation): a form POST with `Content-Type: multipart/form-data` "
-                   "and no boundary answers 500 instead of 400/415 (request.post() raises)",
-    "POST /logout": "web/openapi.py (foundation): the 303 answer is documented with text/html "
-                    "content but carries no body or Content-Type; 3xx statuses should be "
-                    "documented without content",
-}
 
 
 @pytest.fixture(scope="module")
@@ -120,16 +111,8 @@ FUZZ = settings(max_examples=15, deadline=None, derandomize=True,
                 suppress_health_check=list(HealthCheck))
 
 
-@schema.exclude(name=[SKIPPED, *KNOWN_FAILURES]).parametrize()
+@schema.exclude(name=[SKIPPED]).parametrize()
 @FUZZ
 def test_api_operations_answer_within_their_contract(case: schemathesis.Case,
                                                     live_server: tuple[str, str]) -> None:
-    call_and_check(case, live_server)
-
-
-@schema.include(name=list(KNOWN_FAILURES)).parametrize()
-@pytest.mark.xfail(strict=True, reason="; ".join(KNOWN_FAILURES.values()))
-@FUZZ
-def test_known_contract_breaks_still_break(case: schemathesis.Case,
-                                           live_server: tuple[str, str]) -> None:
     call_and_check(case, live_server)

@@ -90,10 +90,6 @@ async def test_invalid_utf8_and_lone_surrogates_are_400(client, make_user):
     assert await entry_count(client, curator.headers) == before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "web/openapi.py read_json (foundation): json.loads accepts the escape \\ud800, the lone "
-    "surrogate reaches the database driver and POST /api/v1/entries answers 500; refuse "
-    "strings that do not encode to UTF-8 with a 400"))
 async def test_escaped_lone_surrogates_in_json_strings_are_refused(client, make_user):
     curator = await make_user("curator")
     body = '{"kind": "video", "source_locale": "en", "translations": {"en": {"title": "a\\ud800b"}}}'
@@ -105,17 +101,16 @@ async def test_escaped_lone_surrogates_in_json_strings_are_refused(client, make_
 
 # -- control characters ------------------------------------------------------------------------
 
-async def test_control_characters_in_text_fields_and_headers(client, make_user, request, database_url):
-    if database_url.startswith("postgresql"):
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason=(
-            "catalog (foundation): a NUL in a title (POST /api/v1/entries) reaches PostgreSQL, "
-            "which refuses NUL in text: 500; refuse or strip C0 controls other than \\t\\n")))
+async def test_control_characters_in_text_fields_and_headers(client, make_user):
     curator = await make_user("curator")
     body = {**VIDEO, "source_locale": "en",
             "translations": {"en": {"title": "Form\x00with\x07bell\x1b[31m", "summary": "\u202eevil"}}}
     r = await client.post("/api/v1/entries", json=body, headers=curator.headers)
-    assert r.status in (400, 201), r.status
+    assert r.status == 400, r.status
+    assert (await r.json())["field"] == "translations.en.title"
     no_leak(await r.text())
+    listing = await (await client.get("/api/v1/entries?status=draft", headers=curator.headers)).json()
+    assert listing["total"] == 0
     r = await client.get("/healthz", headers={"X-Request-Id": "evil\u00e9id"})
     assert r.status == 200 and r.headers["X-Request-Id"] != "evil\u00e9id"
     r = await client.get("/api/v1/entries?kind=%00&style=%1b")
@@ -123,12 +118,7 @@ async def test_control_characters_in_text_fields_and_headers(client, make_user, 
     no_leak(await r.text())
 
 
-async def test_control_characters_in_ids_are_404(client, request, database_url):
-    if database_url.startswith("postgresql"):
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason=(
-            "catalog (foundation): an id with a NUL (GET /api/v1/entries/a%00b) reaches "
-            "PostgreSQL, which refuses NUL in text: 500; ids outside [A-Za-z0-9_-] should be 404 "
-            "before any query")))
+async def test_control_characters_in_ids_are_404(client):
     for path in ("/api/v1/entries/%0d%0aSet-Cookie:%20x=1", "/api/v1/people/%01/lineage",
                  "/api/v1/entries/a%00b", "/videos/a%00b"):
         r = await client.get(path, headers={"Accept": "application/json"})
@@ -346,10 +336,6 @@ async def test_login_lockout_cannot_be_dodged_by_case_spaces_or_the_form(client,
 
 # -- bodies that arrive in pieces --------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "web/openapi.py read_json (foundation): `request.content.read(limit + 1)` returns the bytes "
-    "buffered so far, so a JSON body split across TCP segments is parsed half-read: 400 'not "
-    "valid JSON'. Read until EOF (e.g. loop over content.iter_any() up to the limit)."))
 async def test_a_json_body_sent_in_pieces_is_read_whole(settings):
     app = create_app(settings)
     server = TestServer(app)

@@ -172,7 +172,9 @@ async def _csrf_ok(request: web.Request, token: str) -> bool:
     presented = request.headers.get(CSRF_HEADER)
     if presented is None and request.content_type == "application/x-www-form-urlencoded":
         # Form posts carry it as a field; aiohttp caches the parsed form for the handler.
-        form = await request.post()
+        from .pages import read_form
+
+        form = await read_form(request)
         field = form.get("csrf_token")
         presented = field if isinstance(field, str) else None
     return accounts.check_csrf(token, presented)

@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from .. import __version__
-from ..errors import Forbidden, Invalid, TooLarge, Unauthorized, UnsupportedMedia
+from ..errors import Forbidden, Invalid, NotFound, TooLarge, Unauthorized, UnsupportedMedia
 from ..keys import BODY, QUERY, SETTINGS, USER
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -65,6 +65,8 @@ class ApiRoutes:
         def decorate(handler: Handler) -> Handler:
             @functools.wraps(handler)
             async def wrapped(request: web.Request) -> web.StreamResponse:
+                if any(_FORBIDDEN_CHARS.search(v) for v in request.match_info.values()):
+                    raise NotFound("no such resource")
                 enforce_roles(request, rs.roles)
                 if query_validator is not None:
                     request[QUERY] = _validate_query(request, rs.query, query_validator)
@@ -112,6 +114,8 @@ def _validate_query(request: web.Request, query: Mapping[str, Schema],
     values: dict[str, Any] = {}
     for name, schema in query.items():
         raw = request.query.get(name)
+        if raw is not None and _FORBIDDEN_CHARS.search(raw):
+            raise Invalid(f"query parameter {name} may not hold control characters", field=name)
         if raw is None or raw == "":
             if "default" in schema:
                 values[name] = schema["default"]
@@ -142,9 +146,15 @@ async def read_json(request: web.Request, validator: Draft202012Validator | None
     limit = request.app[SETTINGS].max_request_bytes
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge(f"the body is larger than {limit} bytes")
-    raw = await request.content.read(limit + 1)
-    if len(raw) > limit:
-        raise TooLarge(f"the body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    # Read to the end of the body: one read() returns only what has arrived so far.
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the body is larger than {limit} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
@@ -153,9 +163,34 @@ async def read_json(request: web.Request, validator: Draft202012Validator | None
         raise Invalid("the body is nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise Invalid(f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    check_text(data)
     if validator is not None:
         raise_first_error(validator, data)
     return data
+
+
+_FORBIDDEN_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def check_text(data: Any) -> None:
+    """Refuse strings no database stores faithfully: NUL and other C0 controls (tab, newline and
+    carriage return are text) and lone surrogates (escaped ``\\ud800`` is valid JSON, not UTF-8)."""
+    stack, path_of = [data], {id(data): ""}
+    while stack:
+        value = stack.pop()
+        where = path_of.get(id(value), "")
+        items: Any = value.items() if isinstance(value, dict) else enumerate(value) \
+            if isinstance(value, list) else ()
+        for key, item in items:
+            name = f"{where}.{key}" if where else str(key)
+            if isinstance(key, str) and _FORBIDDEN_CHARS.search(key):
+                raise Invalid(f"{name}: field names may not hold control characters or lone surrogates", field=name)
+            if isinstance(item, str):
+                if _FORBIDDEN_CHARS.search(item):
+                    raise Invalid(f"{name}: control characters and lone surrogates are not allowed", field=name)
+            elif isinstance(item, (dict, list)):
+                path_of[id(item)] = name
+                stack.append(item)
 
 
 def raise_first_error(validator: Draft202012Validator, data: Any, prefix: str = "") -> None:
@@ -206,7 +241,9 @@ def build_openapi(specs: list[RouteSpec], components: Mapping[str, Schema]) -> d
         if rs.body is not None:
             op["requestBody"] = {"required": True, "content": {rs.body_content: {"schema": rs.body}}}
         ok: dict[str, Any] = {"description": "OK"}
-        if rs.response is not None:
+        if 300 <= rs.status < 400:
+            ok = {"description": "Redirect", "headers": {"Location": {"schema": {"type": "string"}}}}
+        elif rs.response is not None:
             ok["content"] = {rs.response_content: {"schema": rs.response}}
         elif rs.response_content != "application/json":
             ok["content"] = {rs.response_content: {"schema": {"type": "string"}}}

@@ -14,7 +14,7 @@ from ..catalog.model import slug_ok
 from ..catalog.routes import present
 from ..catalog.service import can_view
 from ..catalog.views import KIND_PAGES
-from ..errors import NotFound, Unauthorized
+from ..errors import Invalid, NotFound, Unauthorized, UnsupportedMedia
 from ..i18n import UI_LOCALES
 from ..keys import (
     ACCOUNTS,
@@ -164,6 +164,16 @@ def safe_next(value: str | None) -> str:
     return value
 
 
+async def read_form(request: web.Request) -> Any:
+    """The posted form; other bodies or a malformed multipart body are a clear 4xx."""
+    if request.content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        raise UnsupportedMedia("send the form as application/x-www-form-urlencoded")
+    try:
+        return await request.post()
+    except (ValueError, AssertionError, RuntimeError) as exc:
+        raise Invalid(f"the form could not be read: {exc}") from None
+
+
 @api.get("/login", summary="Sign-in page", tag="pages", **HTML, errors=())
 async def login_page(request: web.Request) -> web.Response:
     return render(request, "login.html", title=request.app[I18N].translate(request[LOCALE].ui, "Sign in"),
@@ -176,7 +186,7 @@ async def login_page(request: web.Request) -> web.Response:
                                                  "next": {"type": "string"}}},
           body_content="application/x-www-form-urlencoded", status=303, errors=(401, 429))
 async def login_form(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     target = safe_next(str(form.get("next", "")))
     ui = request[LOCALE].ui
