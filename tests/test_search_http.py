@@ -169,6 +169,19 @@ async def test_edits_are_searchable_within_a_second(client, make_user):
     assert await until(gone) < 1.0
 
 
+async def test_search_on_an_empty_index_answers_200(client):
+    """Regression (API fuzzer): on a fresh instance whoosh's empty index has no facet columns
+    (``column_reader`` raised NotImplementedError → 500 for any query with facets)."""
+    for params in ({"q": ""}, {"q": "0"}, {"q": "太极", "kind": "video", "has_subtitles": "false"},
+                   {"q": "", "style": "chen", "level": "beginner", "language": "zh-Hans"},
+                   {"q": "tai chi swrod", "page": "3", "per_page": "7"}):
+        r = await client.get("/api/v1/search", params=params)
+        assert r.status == 200, (params, await r.text())
+        body = await r.json()
+        assert body["total"] == 0 and body["hits"] == [], params
+        assert set(body["facets"]) == {"kind", "style", "level", "language", "has_subtitles"}
+
+
 HOSTILE = ['"unbalanced', "title:sword", "kind:video OR 1=1", "*", "?" * 300, "tai*" * 50,
            "a" * 500, "\x00\x01\x1b[31m", "\ud800".encode("utf-8", "surrogatepass").decode(
                "utf-8", "replace"), "((((", "AND OR NOT", "-", "\\", "%", "<script>alert(1)</script>",

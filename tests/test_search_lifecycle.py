@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -87,5 +89,55 @@ async def test_reindex_command_swaps_a_new_index_in(tmp_path: Path, capsys):
     try:
         assert client.app[SEARCH]._rebuild_task is None  # opened as is, no rebuild needed
         assert entry_id in await hits(client, "taijiquan")
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize("backend", ["whoosh", "tantivy"])
+async def test_changes_during_a_rebuild_survive_the_swap(tmp_path: Path, backend: str):
+    """An entry created and one edited while a rebuild runs are in the index it installs
+    (they were written to the live index at once, and replayed into the new one)."""
+    client = await started(make_settings(tmp_path, backend))
+    try:
+        service = client.app[SEARCH]
+        await service.wait_rebuilt()
+        entry_id = await seed(client)
+        # Hold the rebuild between reading the catalog and building: the builder thread
+        # first runs this gate, then the rebuild's own work.
+        gate = threading.Event()
+        service._builder.submit(gate.wait, 30)
+        rebuild = asyncio.create_task(service.reindex())
+        await asyncio.sleep(0.3)  # the rebuild has read the catalog by now and waits
+        assert service._changed_during_rebuild is not None and not rebuild.done()
+        created = await client.app[CATALOG].create(
+            {"kind": "video", "source_locale": "en",
+             "translations": {"en": {"title": "Silk reeling drills"}}}, None, status="published")
+        await client.app[CATALOG].update(
+            entry_id, {"translations": {"en": {"title": "Chen cannon fist"}}}, None)
+        await service.flush()
+        assert created in await hits(client, "silk reeling")  # live index, before the swap
+        gate.set()
+        await rebuild
+        assert created in await hits(client, "silk reeling")
+        assert entry_id in await hits(client, "cannon fist")
+        assert entry_id not in await hits(client, "push hands")
+    finally:
+        await client.close()
+
+
+async def test_close_writes_changes_still_queued(tmp_path: Path):
+    """`taichi-cloud import` stops the app right after its last catalog write: the index
+    must still get every change."""
+    settings = make_settings(tmp_path, "whoosh")
+    client = await started(settings)
+    entry_id = await seed(client)
+    await client.app[CATALOG].update(
+        entry_id, {"translations": {"en": {"title": "Chen cannon fist"}}}, None)
+    await client.close()  # no flush
+
+    client = await started(settings)
+    try:
+        assert client.app[SEARCH]._rebuild_task is None
+        assert entry_id in await hits(client, "cannon fist")
     finally:
         await client.close()

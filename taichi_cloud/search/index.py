@@ -146,6 +146,11 @@ class SearchIndex:
         os.replace(tmp, self.root / POINTER)
         self._swap(prepared.engine, prepared.directory, prepared.vocabulary)
 
+    def discard(self, prepared: PreparedIndex) -> None:
+        """Drop a prepared index that will not be installed."""
+        prepared.engine.close()
+        shutil.rmtree(prepared.directory, ignore_errors=True)
+
     def _swap(self, engine: Engine, directory: Path, vocabulary: Vocabulary) -> None:
         with self._swap_lock:
             old = (self._engine, self._directory)
@@ -196,6 +201,28 @@ class SearchIndex:
             return self._engine, self._vocabulary, self._generation
 
     # --- writes (one writer thread) -------------------------------------------------------
+    def apply_changes(self, records: Mapping[str, Mapping[str, Any] | None],
+                      prepared: PreparedIndex | None = None) -> None:
+        """Bring entries up to date (``None``: deleted) and commit once for all of them.
+
+        Writes go to the live index, or to ``prepared`` (a rebuild not installed yet).
+        """
+        if prepared is None:
+            engine, vocabulary, _ = self._live()
+        else:
+            engine, vocabulary = prepared.engine, prepared.vocabulary
+        docs = list(documents_for_records(r for r in records.values() if r is not None))
+        # One delete pass over every changed entry, then one add: an engine whose deletes
+        # only see committed documents (whoosh) never has to commit in between.
+        engine.delete_entries(list(records))
+        engine.add(docs)
+        vocabulary.add_documents(docs)
+        if prepared is None:
+            self.commit()
+        else:
+            engine.commit()
+            vocabulary.save(prepared.directory)
+
     def replace(self, docs: Sequence[SearchDocument]) -> None:
         """Add documents, replacing every earlier document of the same entries."""
         engine, vocabulary, _ = self._live()

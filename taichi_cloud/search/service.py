@@ -1,12 +1,15 @@
 """``SearchService``: keeps the index in step with the catalog without blocking the loop.
 
-* One writer task, fed by an asyncio queue of entry ids (coalesced), applies changes in one
-  writer thread and commits: edits are searchable well within a second.
+* One writer task, fed by an asyncio queue of entry ids, applies changes in one writer thread
+  and commits. A burst (an import, a script creating entries in a row) is gathered while it
+  keeps coming, up to ``BATCH_MAX_WAIT``, so it costs a few commits instead of one per
+  change; a lone edit waits only ``BATCH_QUIET``: either way it is searchable within a second.
 * Searches run in a thread pool.
 * At start-up a missing or corrupt index is replaced by an empty one at once and rebuilt in
   the background from ``catalog.iter_records()``; the service answers all the while.
 * ``reindex()`` builds a new index beside the live one and swaps it in atomically; changes
-  that arrive meanwhile are applied to both.
+  that arrive meanwhile are applied to the live index at once and to the new one before it
+  is installed (the writer pauses for that moment), so no edit is lost or hidden by a swap.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,7 +32,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-BATCH_WINDOW = 0.02  # seconds to gather a burst of changes into one commit
+BATCH_QUIET = 0.03  # seconds without a new change that close a batch
+BATCH_MAX_WAIT = 0.25  # seconds a batch may wait for more changes after its first one
+CLOSE_DRAIN = 5.0  # seconds close() waits for queued changes to reach the index
 POINTER_POLL = 2.0  # seconds between checks for an index installed by `taichi-cloud reindex`
 SEARCH_THREADS = 4
 
@@ -49,6 +54,8 @@ class SearchService:
         self._writer_task: asyncio.Task[None] | None = None
         self._rebuild_task: asyncio.Task[int] | None = None
         self._rebuild_lock = asyncio.Lock()
+        # Held while changes are written; a rebuild holds it to replay and install.
+        self._write_lock = asyncio.Lock()
         self._changed_during_rebuild: set[str] | None = None
         self._busy = 0
         self._idle = asyncio.Event()
@@ -69,6 +76,11 @@ class SearchService:
         self._writer_task = asyncio.create_task(self._write_loop())
 
     async def close(self) -> None:
+        # Changes still queued (``taichi-cloud import`` ends right after its last write)
+        # reach the index before the writer stops.
+        if self._writer_task is not None and not self._writer_task.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), CLOSE_DRAIN)
         for task in (self._rebuild_task, self._writer_task):
             if task is not None and not task.done():
                 task.cancel()
@@ -97,12 +109,7 @@ class SearchService:
             except TimeoutError:
                 await self._follow_external_reindex()
                 continue
-            await asyncio.sleep(BATCH_WINDOW)
-            ids = {first}
-            taken = 1
-            while not self._queue.empty():
-                ids.add(self._queue.get_nowait())
-                taken += 1
+            ids, taken = await self._gather_batch(first)
             try:
                 await self._apply(ids)
             except Exception:
@@ -113,21 +120,34 @@ class SearchService:
                 if self._busy == 0 and self._queue.empty():
                     self._idle.set()
 
-    async def _apply(self, ids: set[str]) -> None:
-        records: dict[str, dict[str, Any] | None] = {}
-        for entry_id in sorted(ids):
-            records[entry_id] = await self.catalog.get_record(entry_id)
-        if self._changed_during_rebuild is not None:
-            self._changed_during_rebuild.update(ids)
-        await self._in(self._writer, self._write, records)
+    async def _gather_batch(self, first: str) -> tuple[set[str], int]:
+        """``first`` and the changes that follow it closely: (distinct ids, changes taken)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BATCH_MAX_WAIT
+        ids = {first}
+        taken = 1
+        while True:
+            while not self._queue.empty():
+                ids.add(self._queue.get_nowait())
+                taken += 1
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return ids, taken
+            try:
+                ids.add(await asyncio.wait_for(self._queue.get(), min(BATCH_QUIET, remaining)))
+                taken += 1
+            except TimeoutError:
+                return ids, taken
 
-    def _write(self, records: Mapping[str, Mapping[str, Any] | None]) -> None:
-        for entry_id, record in records.items():
-            if record is None:
-                self.index.delete(entry_id)
-            else:
-                self.index.replace(list(documents_for_records([record])))
-        self.index.commit()
+    async def _apply(self, ids: set[str]) -> None:
+        async with self._write_lock:
+            records = await self._records(ids)
+            if self._changed_during_rebuild is not None:
+                self._changed_during_rebuild.update(ids)
+            await self._in(self._writer, self.index.apply_changes, records)
+
+    async def _records(self, ids: set[str]) -> dict[str, dict[str, Any] | None]:
+        return {entry_id: await self.catalog.get_record(entry_id) for entry_id in sorted(ids)}
 
     async def _follow_external_reindex(self) -> None:
         if self.index.pointer_moved() and not self._rebuild_lock.locked():
@@ -146,12 +166,20 @@ class SearchService:
                 records = [record async for record in self.catalog.iter_records()]
                 prepared = await self._in(self._builder, self.index.prepare,
                                           documents_for_records(records))
-                await self._in(self._writer, self.index.install, prepared)
-                replay = self._changed_during_rebuild
+                try:
+                    async with self._write_lock:
+                        # Entries changed since they were read: the live index has them,
+                        # the new one gets them now, while no other write can slip between.
+                        changed = await self._records(self._changed_during_rebuild)
+                        if changed:
+                            await self._in(self._writer, self.index.apply_changes, changed,
+                                           prepared)
+                        await self._in(self._writer, self.index.install, prepared)
+                except BaseException:
+                    await self._in(self._writer, self.index.discard, prepared)
+                    raise
             finally:
                 self._changed_during_rebuild = None
-            for entry_id in replay:
-                await self.entry_changed(entry_id)
             log.info("search index rebuilt: %d documents from %d entries",
                      prepared.count, len(records))
             return prepared.count
