@@ -186,3 +186,25 @@ async def test_me_progress_aggregates_modules_and_course(client, make_user):
     other = await make_user("learner")
     r = await client.get(f"/api/v1/me/progress?course={created['id']}", headers=other.headers)
     assert r.status == 403
+
+
+async def test_replays_arriving_together_count_once_and_all_get_the_committed_state(client, make_user):
+    _, lesson, learner = await _setup(client, make_user)
+    beats = [(seq, 10.0 * seq, [[10.0 * (seq - 1), 10.0 * seq]]) for seq in range(1, 9)]
+    # every beat three times at once, shuffled: copies land in the same batch and in later ones
+    sent = beats * 3
+    random.Random(11).shuffle(sent)
+    replies = await asyncio.gather(*(beat(client, learner, lesson, "tab", seq, position, segments)
+                                     for seq, position, segments in sent))
+    assert all(r.status == 200 for r in replies)
+    states = [await r.json() for r in replies]
+    assert all(0 < s["watched_seconds"] <= 80 for s in states)
+    final = await (await beat(client, learner, lesson, "tab", 8, 80.0, [[70.0, 80.0]])).json()
+    assert final["watched_seconds"] == 80 and final["position"] == 80
+    # a second device's session overlapping the first adds only what is new
+    more = await (await beat(client, learner, lesson, "phone", 1, 90.0, [[60.0, 90.0]])).json()
+    assert more["watched_seconds"] == 90
+    r = await client.get("/api/v1/xapi/statements", headers=learner.headers)
+    initialized = [s for s in (await r.json())["statements"] if s["verb"]["display"]["en-US"] ==
+                   "initialized"]
+    assert len(initialized) == 2  # one per session, however often its first beat arrived

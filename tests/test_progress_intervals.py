@@ -85,3 +85,21 @@ def test_check_seconds() -> None:
         with pytest.raises(Invalid) as err:
             check_seconds(bad, "position")
         assert err.value.field == "position"
+
+
+def test_recorder_shortcuts_agree_with_the_interval_algebra() -> None:
+    """The recorder reads stored intervals and sums clipped time without re-merging."""
+    from taichi_cloud.courses.progress import _stored_intervals, _watched_within
+
+    rng = random.Random(7)
+    for _ in range(300):
+        raw = [[round(rng.uniform(0, 120), 3), 0.0] for _ in range(rng.randint(0, 6))]
+        for pair in raw:
+            pair[1] = round(pair[0] + rng.uniform(0, 30), 3)
+        merged = WatchedIntervals.of(raw)
+        stored = merged.to_json()
+        assert _stored_intervals(stored) == WatchedIntervals.from_json(stored)
+        assert _stored_intervals(raw) == WatchedIntervals.from_json(raw)  # unsorted, overlapping
+        for duration in (0.0, 10.0, 60.0, 100.5, 500.0):
+            assert abs(_watched_within(merged, duration) - merged.clip(duration).total) < 1e-9
+    assert _stored_intervals(None) == WatchedIntervals()

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from ..accounts.service import User
+from ..errors import Unauthorized
 from ..keys import CATALOG, COURSES, DB, MEDIA, SETTINGS
 from ..web.context import requested_locales
 from .certificates import Certificates
@@ -72,8 +73,6 @@ async def presented(request: web.Request, course: dict[str, Any]) -> dict[str, A
 
 
 def require_user(user: User | None) -> User:
-    from ..errors import Unauthorized
-
     if user is None:
         raise Unauthorized("sign in or send an Authorization: Bearer token")
     return user

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..db import Database
 from ..util import iso
-from .intervals import Interval, WatchedIntervals
+from .intervals import JOIN_GAP, Interval, WatchedIntervals
 from .service import LessonRef
 from .tables import heartbeats, lesson_progress, watch_sessions
 
@@ -88,12 +90,56 @@ class _Progress:
     completed_at: str | None
     exists: bool
     dirty: bool = False
+    #: ``intervals`` clipped to ``duration``, summed: computed once per change, not per use.
+    _watched: float | None = field(default=None, repr=False)
+
+    @classmethod
+    def empty(cls) -> _Progress:
+        """Nothing recorded yet (a batch holding only replays of a lost write)."""
+        return cls(WatchedIntervals(), 0.0, 0.0, "", -1, "", None, exists=False)
+
+    def update(self, segments: list[Interval], duration: float) -> None:
+        self.intervals = self.intervals.merge(segments) if segments else self.intervals
+        self.duration = duration
+        self._watched = None
+
+    @property
+    def watched(self) -> float:
+        if self._watched is None:
+            self._watched = _watched_within(self.intervals, self.duration)
+        return self._watched
 
     def state(self, threshold: float) -> LessonState:
-        watched = self.intervals.clip(self.duration).total if self.duration else 0.0
+        watched = self.watched
         fraction = min(1.0, watched / self.duration) if self.duration else 0.0
         return LessonState(watched, fraction, self.completed_at is not None, self.position,
                            self.duration)
+
+
+def _watched_within(intervals: WatchedIntervals, duration: float) -> float:
+    """``intervals.clip(duration).total`` without building the clipped set (spans are disjoint)."""
+    if duration <= 0:
+        return 0.0
+    total = 0.0
+    for start, end in intervals.spans:
+        if start >= duration:
+            break
+        total += max(0.0, min(end, duration) - max(0.0, start))
+    return total
+
+
+def _stored_intervals(value: object) -> WatchedIntervals:
+    """Intervals as ``to_json`` stored them: already sorted and disjoint, so kept as they are
+    after a check; anything else is merged from scratch."""
+    if isinstance(value, list):
+        try:
+            spans = tuple((float(s), float(e)) for s, e in value)
+        except (TypeError, ValueError):
+            return WatchedIntervals.from_json(value)
+        if all(s < e for s, e in spans) and \
+                all(a[1] + JOIN_GAP < b[0] for a, b in zip(spans, spans[1:], strict=False)):
+            return WatchedIntervals(spans)
+    return WatchedIntervals.from_json(value)
 
 
 @dataclass
@@ -173,29 +219,39 @@ class ProgressRecorder:
     async def _apply(self, conn: AsyncConnection,
                      batch: Sequence[Heartbeat]) -> dict[tuple[str, str], LessonState]:
         keys = {(hb.user_id, hb.lesson.id) for hb in batch}
-        triples = {(hb.user_id, hb.lesson.id, hb.session) for hb in batch}
-        progress = await _load_progress(conn, keys)
-        sessions = await _load_sessions(conn, triples)
-        seen = await _seen_heartbeats(conn, batch)
-        new_rows: list[dict[str, Any]] = []
-        events: list[LearningEvent] = []
+        # Insert first: the primary key decides which heartbeats are new, and a replay (also
+        # one repeated inside this batch) is skipped without reading any history.
+        first: dict[tuple[str, str, str, int], Heartbeat] = {}
         for hb in batch:
-            key4 = (hb.user_id, hb.lesson.id, hb.session, hb.seq)
-            if key4 in seen:
-                continue  # a replay: already counted
-            seen.add(key4)
-            new_rows.append({"user_id": hb.user_id, "lesson_id": hb.lesson.id,
-                             "session": hb.session, "seq": hb.seq, "position": hb.position,
-                             "segments": [list(s) for s in hb.segments], "event": hb.event,
-                             "at": hb.at})
-            events += _merge(hb, progress, sessions)
-        if new_rows:
-            await conn.execute(heartbeats.insert(), new_rows)
-            await _save(conn, progress, sessions, {hb.lesson.id: hb.lesson for hb in batch})
+            first.setdefault((hb.user_id, hb.lesson.id, hb.session, hb.seq), hb)
+        fresh = await self._insert_new(conn, first)
+        new = [hb for key4, hb in first.items() if key4 in fresh]
+        progress = await _load_progress(conn, keys)
+        events: list[LearningEvent] = []
+        if new:
+            sessions = await _load_sessions(conn, {(hb.user_id, hb.lesson.id, hb.session)
+                                                   for hb in new})
+            for hb in new:
+                events += _merge(hb, progress, sessions)
+            await _save(conn, progress, sessions, {hb.lesson.id: hb.lesson for hb in new})
             if self.sink is not None and events:
                 await self.sink(conn, events)
         thresholds = {hb.lesson.id: hb.lesson.threshold for hb in batch}
-        return {key: progress[key].state(thresholds[key[1]]) for key in keys}
+        return {key: progress[key].state(thresholds[key[1]]) if key in progress
+                else _Progress.empty().state(thresholds[key[1]]) for key in keys}
+
+    async def _insert_new(self, conn: AsyncConnection, rows: dict[tuple[str, str, str, int],
+                                                               Heartbeat]) -> set[tuple[str, str, str, int]]:
+        """Insert the heartbeats not stored yet; the keys of those that were new."""
+        insert = (sqlite_insert if self.db.dialect == "sqlite" else pg_insert)(heartbeats)
+        statement = insert.on_conflict_do_nothing().returning(
+            heartbeats.c.user_id, heartbeats.c.lesson_id, heartbeats.c.session, heartbeats.c.seq)
+        params = [{"user_id": hb.user_id, "lesson_id": hb.lesson.id, "session": hb.session,
+                   "seq": hb.seq, "position": hb.position,
+                   "segments": [list(s) for s in hb.segments], "event": hb.event, "at": hb.at}
+                  for hb in rows.values()]
+        result = await conn.execute(statement, params)
+        return {(r.user_id, r.lesson_id, r.session, int(r.seq)) for r in result}
 
 
 def _merge(hb: Heartbeat, progress: dict[tuple[str, str], _Progress],
@@ -205,11 +261,9 @@ def _merge(hb: Heartbeat, progress: dict[tuple[str, str], _Progress],
     if state is None:
         state = progress[key] = _Progress(WatchedIntervals(), 0.0, hb.position, hb.session,
                                           hb.seq, hb.at, None, exists=False)
-    if hb.trusted_duration:
-        state.duration = hb.duration
-    else:  # a client cannot shrink the duration later to complete sooner
-        state.duration = max(state.duration, hb.duration)
-    state.intervals = state.intervals.merge(hb.segments)
+    # A client cannot shrink the duration later to complete sooner; the media's own can.
+    state.update(hb.segments, hb.duration if hb.trusted_duration
+                 else max(state.duration, hb.duration))
     newer = hb.seq >= state.position_seq if hb.session == state.position_session \
         else hb.at > state.position_at
     if newer:
@@ -224,7 +278,8 @@ def _merge(hb: Heartbeat, progress: dict[tuple[str, str], _Progress],
     if session is None:
         session = sessions[skey] = _Session(WatchedIntervals(), hb.seq, hb.position, exists=False)
     previous_position = session.position
-    session.intervals = session.intervals.merge(hb.segments)
+    if hb.segments:
+        session.intervals = session.intervals.merge(hb.segments)
     if hb.seq >= session.last_seq:
         session.last_seq, session.position = hb.seq, hb.position
     session.dirty = True
@@ -251,37 +306,22 @@ def _merge(hb: Heartbeat, progress: dict[tuple[str, str], _Progress],
 
 async def _load_progress(conn: AsyncConnection,
                          keys: set[tuple[str, str]]) -> dict[tuple[str, str], _Progress]:
-    # IN on each column, then the exact pairs in Python (a long OR chain hits SQLite's limits).
     rows = (await conn.execute(sa.select(lesson_progress).where(
-        lesson_progress.c.user_id.in_({k[0] for k in keys}),
-        lesson_progress.c.lesson_id.in_({k[1] for k in keys})))).all()
+        sa.tuple_(lesson_progress.c.user_id, lesson_progress.c.lesson_id).in_(sorted(keys))))).all()
     return {(r.user_id, r.lesson_id): _Progress(
-        WatchedIntervals.from_json(r.intervals), float(r.duration), float(r.position),
+        _stored_intervals(r.intervals), float(r.duration), float(r.position),
         r.position_session, int(r.position_seq), r.position_at, r.completed_at, exists=True)
-        for r in rows if (r.user_id, r.lesson_id) in keys}
+        for r in rows}
 
 
 async def _load_sessions(conn: AsyncConnection, triples: set[tuple[str, str, str]]
                          ) -> dict[tuple[str, str, str], _Session]:
-    users = {t[0] for t in triples}
-    wanted = {t[2] for t in triples}
     rows = (await conn.execute(sa.select(watch_sessions).where(
-        watch_sessions.c.user_id.in_(users), watch_sessions.c.session.in_(wanted)))).all()
+        sa.tuple_(watch_sessions.c.user_id, watch_sessions.c.lesson_id,
+                  watch_sessions.c.session).in_(sorted(triples))))).all()
     return {(r.user_id, r.lesson_id, r.session): _Session(
-        WatchedIntervals.from_json(r.intervals), int(r.last_seq), float(r.position), exists=True)
-        for r in rows if (r.user_id, r.lesson_id, r.session) in triples}
-
-
-async def _seen_heartbeats(conn: AsyncConnection,
-                           batch: Sequence[Heartbeat]) -> set[tuple[str, str, str, int]]:
-    sessions = {hb.session for hb in batch}
-    seqs = {hb.seq for hb in batch}
-    users = {hb.user_id for hb in batch}
-    rows = (await conn.execute(sa.select(heartbeats.c.user_id, heartbeats.c.lesson_id,
-                                         heartbeats.c.session, heartbeats.c.seq).where(
-        heartbeats.c.user_id.in_(users), heartbeats.c.session.in_(sessions),
-        heartbeats.c.seq.in_(seqs)))).all()
-    return {(r.user_id, r.lesson_id, r.session, int(r.seq)) for r in rows}
+        _stored_intervals(r.intervals), int(r.last_seq), float(r.position), exists=True)
+        for r in rows}
 
 
 async def _save(conn: AsyncConnection, progress: dict[tuple[str, str], _Progress],
@@ -292,8 +332,7 @@ async def _save(conn: AsyncConnection, progress: dict[tuple[str, str], _Progress
     for (user_id, lesson_id), p in progress.items():
         if not p.dirty:
             continue
-        values = {"intervals": p.intervals.to_json(),
-                  "watched_seconds": p.intervals.clip(p.duration).total if p.duration else 0.0,
+        values = {"intervals": p.intervals.to_json(), "watched_seconds": p.watched,
                   "duration": p.duration, "position": p.position,
                   "position_session": p.position_session, "position_seq": p.position_seq,
                   "position_at": p.position_at, "completed_at": p.completed_at, "updated_at": now}

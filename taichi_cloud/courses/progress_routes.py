@@ -61,9 +61,9 @@ async def put_progress(request: web.Request) -> web.Response:
 
 
 def _sent_at(raw: str | None) -> str:
-    now = utcnow()
     if not raw:
-        return iso(now)
+        return iso()
+    now = utcnow()
     try:
         sent = parse_iso(raw)
     except ValueError:
