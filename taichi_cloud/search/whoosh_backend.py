@@ -8,23 +8,20 @@ multi-token words); suggestions come from :mod:`.vocabulary`.
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from whoosh import index as whoosh_index
-from whoosh import query as wq
 from whoosh.analysis import SpaceSeparatedTokenizer
 from whoosh.fields import ID, KEYWORD, STORED, TEXT, Schema
 
-from .base import FACETS, EngineResult, IndexUnavailable, MatchAll, Node, Term
+from .base import EngineResult, IndexUnavailable, Node
 from .documents import LOCALE_FIELD, TEXT_FIELDS, SearchDocument
-
-MAX_COMBINATIONS = 16  # "n-1 of n" is expanded into ANDs; beyond this we require all
+from .whoosh_eval import DocArrays, top
 
 
 def _schema() -> Schema:
@@ -65,36 +62,6 @@ def _fields(doc: SearchDocument) -> dict[str, Any]:
     return values
 
 
-def compile_node(node: Node, factor: float = 1.0) -> wq.Query:
-    """Our query tree → whoosh; boosts are pushed down to the terms."""
-    if isinstance(node, Term):
-        return wq.Term(node.field, node.value, boost=node.boost * factor)
-    if isinstance(node, MatchAll):
-        return wq.Every()
-    factor *= node.boost
-    must = [compile_node(n, factor) for n in node.must]
-    should = [compile_node(n, factor) for n in node.should]
-    required: list[wq.Query] = list(must)
-    if should and node.min_should >= 1:
-        required.append(_at_least(should, node.min_should))
-        should = []
-    if not required:
-        return wq.Or(should) if should else wq.NullQuery
-    core = required[0] if len(required) == 1 else wq.And(required)
-    return wq.AndMaybe(core, wq.Or(should)) if should else core
-
-
-def _at_least(queries: list[wq.Query], k: int) -> wq.Query:
-    if k <= 1:
-        return queries[0] if len(queries) == 1 else wq.Or(queries)
-    if k >= len(queries):
-        return wq.And(queries)
-    combos = list(itertools.islice(itertools.combinations(queries, k), MAX_COMBINATIONS + 1))
-    if len(combos) > MAX_COMBINATIONS:
-        return wq.And(queries)
-    return wq.Or([wq.And(list(c)) for c in combos])
-
-
 class WhooshEngine:
     name = "whoosh"
 
@@ -107,6 +74,7 @@ class WhooshEngine:
         self._local = threading.local()
         self._searchers: list[Any] = []
         self._lock = threading.Lock()
+        self._doc_arrays: tuple[int, DocArrays] | None = None
 
     @classmethod
     def create(cls, path: Path) -> WhooshEngine:
@@ -175,38 +143,31 @@ class WhooshEngine:
         self._local.entry = (self._generation, searcher)
         return searcher
 
+    def _arrays(self, searcher: Any) -> DocArrays:
+        # One set of arrays per index generation, shared by every search thread.
+        generation = self._generation
+        with self._lock:
+            if self._doc_arrays is not None and self._doc_arrays[0] == generation:
+                return self._doc_arrays[1]
+        arrays = DocArrays.of(searcher.reader())
+        with self._lock:
+            if self._generation == generation:
+                self._doc_arrays = (generation, arrays)
+        return arrays
+
     def search(self, node: Node, filters: Mapping[str, str], offset: int, limit: int,
                with_facets: bool) -> EngineResult:
-        query = compile_node(node)
-        flt = wq.And([wq.Term(k, v) for k, v in filters.items()]) if filters else None
         searcher = self._searcher()
-        # Top hits without facet collectors, so whoosh may skip blocks that cannot make the
-        # top; the full match set is then walked once, unscored, for the total and facets.
-        results = searcher.search(query, filter=flt, limit=offset + limit)
-        hits = [(float(hit.score or 0.0), json.loads(hit["payload"]))
-                for hit in results[offset:offset + limit]]
-        matched = query if flt is None else wq.And([query, flt])
-        docnums = list(searcher.docs_for_query(matched))
-        counts = self._facet_counts(searcher, docnums) if with_facets else {}
-        return EngineResult(len(docnums), hits, counts)
-
-    @staticmethod
-    def _facet_counts(searcher: Any, docnums: list[int]) -> dict[str, dict[str, int]]:
+        arrays = self._arrays(searcher)
+        if not arrays.size:  # an empty index has no columns to read
+            return EngineResult(0, [], {})
         reader = searcher.reader()
-        counts: dict[str, dict[str, int]] = {}
-        if not docnums:  # also: an empty index has no columns to read
-            return counts
-        for name in FACETS:
-            column = reader.column_reader("language_set" if name == "language" else name)
-            tally = Counter(column[n] for n in docnums)
-            if name == "language":
-                split: Counter[str] = Counter()
-                for joined, count in tally.items():
-                    for language in str(joined).split():
-                        split[language] += count
-                tally = split
-            counts[name] = {str(k): int(v) for k, v in tally.items() if k}
-        return counts
+        mask, scores = arrays.evaluate(reader, node)
+        mask &= arrays.filter_mask(reader, filters)
+        hits = [(score, json.loads(searcher.stored_fields(docnum)["payload"]))
+                for docnum, score in top(mask, scores, offset, limit)]
+        counts = arrays.facet_counts(reader, mask) if with_facets else {}
+        return EngineResult(int(np.count_nonzero(mask)), hits, counts)
 
     def close(self) -> None:
         with self._lock:
