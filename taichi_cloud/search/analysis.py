@@ -244,31 +244,54 @@ def word_forms(word: str, lang: str) -> list[str]:
 def analyze(text: str, lang: str = "") -> AnalyzedText:
     """Analyse ``text`` written in ``lang`` (a BCP 47 tag, may be empty) into token streams."""
     out = AnalyzedText()
-    for seg in segments(text):
-        if seg.script == "word":
-            out.words.extend(word_forms(seg.text, lang))
-            out.latin_vocabulary.append(seg.text)
-        elif seg.script == "han":
-            _analyze_han(seg.text, out)
+    words, grams_out, vocabulary = out.words, out.cjk_grams, out.latin_vocabulary
+    for match in SEGMENT_PATTERN.finditer(normalize(text)):
+        script = match.lastgroup
+        if script == "word":
+            folded, forms = _latin_tokens(match.group(), lang)
+            words.extend(forms)
+            vocabulary.append(folded)
+        elif script == "han":
+            _analyze_han(fold_han(match.group()), out)
         else:  # kana, hangul
-            out.words.append(seg.text)
-            out.cjk_grams.extend(grams(seg.text))
+            run = match.group()
+            words.append(run)
+            grams_out.extend(grams(run))
     return out
 
 
+@lru_cache(maxsize=131072)
+def _latin_tokens(raw: str, lang: str) -> tuple[str, tuple[str, ...]]:
+    # Per distinct (word, language): the folded word and its forms, computed once.
+    folded = fold_latin(raw.translate(_APOSTROPHES))
+    return folded, tuple(word_forms(folded, lang))
+
+
+@lru_cache(maxsize=65536)
+def _han_word_tokens(word: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Per distinct jieba word: (search words, pinyin syllables incl. ü variants, joined
+    pinyin of its search words), so a run costs one jieba cut plus dictionary look-ups."""
+    search = _search_words(word)
+    syllables = tuple(v for s in _word_pinyin(word) for v in _pinyin_variants(s))
+    joined = tuple(joined_pinyin(w) for w in search if 1 < len(w) <= MAX_PINYIN_WORD)
+    return search, syllables, joined
+
+
 def _analyze_han(run: str, out: AnalyzedText) -> None:
-    words = han_words(run)
+    words: dict[str, None] = {}
+    joined: dict[str, None] = {}
+    pinyin = out.pinyin
+    for word in han_query_words(run):
+        search, syllables, word_joined = _han_word_tokens(word)
+        words.update(dict.fromkeys(search))
+        pinyin.extend(syllables)
+        joined.update(dict.fromkeys(word_joined))
     out.words.extend(words)
     out.han_vocabulary.extend(w for w in words if len(w) > 1)
     out.cjk_grams.extend(grams(run))
-    syllables = han_pinyin(run)
-    for syllable in syllables:
-        out.pinyin.extend(_pinyin_variants(syllable))
-    for word in words:
-        if 1 < len(word) <= MAX_PINYIN_WORD:
-            out.pinyin.append(joined_pinyin(word))
+    pinyin.extend(joined)
     if 1 < len(run) <= MAX_PINYIN_WORD and run not in words:
-        out.pinyin.append(joined_pinyin(run))
+        pinyin.append(joined_pinyin(run))
 
 
 @lru_cache(maxsize=65536)

@@ -61,11 +61,7 @@ def find_marks(text: str, lang: str, targets: MarkTargets) -> list[tuple[int, in
         script = match.lastgroup
         start = match.start()
         if script == "word":
-            word = fold_latin(match.group().replace("'", "").replace("’", ""))
-            forms = set(word_forms(word, lang))
-            for other in QUERY_STEM_LANGUAGES:
-                forms.update(word_forms(word, other))
-            if forms & targets.latin:
+            if not _mark_forms(match.group(), lang).isdisjoint(targets.latin):
                 spans.append((start, match.end()))
             continue
         run = fold_han(match.group()) if script == "han" else match.group()
@@ -79,6 +75,17 @@ def find_marks(text: str, lang: str, targets: MarkTargets) -> list[tuple[int, in
             merged.append((a, b))
     # Back to positions in the original text (end is exclusive: last char's index + 1).
     return [(offsets[a], offsets[b - 1] + 1) for a, b in merged]
+
+
+@lru_cache(maxsize=131072)
+def _mark_forms(raw: str, lang: str) -> frozenset[str]:
+    """Every form a text word can be matched by: its stems in ``lang`` and the query
+    languages (the query side adds the same ones)."""
+    word = fold_latin(raw.replace("'", "").replace("’", ""))
+    forms = set(word_forms(word, lang))
+    for other in QUERY_STEM_LANGUAGES:
+        forms.update(word_forms(word, other))
+    return frozenset(forms)
 
 
 @lru_cache(maxsize=32768)
@@ -117,18 +124,30 @@ def _cjk_spans(run: str, targets: MarkTargets, is_han: bool,
     return spans
 
 
+def _best_window(spans: list[tuple[int, int]], window: int) -> int:
+    """Start of the window (``LEAD`` before a mark) that holds the most whole marks; the
+    earliest such. Spans are sorted and disjoint, so ends rise with starts: one sweep."""
+    best_start, best_count = 0, -1
+    first = 0  # first span starting inside the window
+    last = 0  # spans[:last] end inside the window
+    for a, _ in spans:
+        start = max(0, a - LEAD)
+        while first < len(spans) and spans[first][0] < start:
+            first += 1
+        last = max(last, first)
+        while last < len(spans) and spans[last][1] <= start + window:
+            last += 1
+        if last - first > best_count:
+            best_start, best_count = start, last - first
+    return best_start
+
+
 def render(text: str, spans: list[tuple[int, int]], window: int = WINDOW) -> str:
     """The best window of ``text`` with marks, HTML-escaped."""
     if not spans:
         cut = text[:window]
         return html.escape(cut) + ("…" if len(text) > window else "")
-    best_start, best_count = 0, -1
-    for a, _ in spans:
-        start = max(0, a - LEAD)
-        count = sum(1 for x, y in spans if x >= start and y <= start + window)
-        if count > best_count:
-            best_start, best_count = start, count
-    start = best_start
+    start = _best_window(spans, window)
     if start > 0:  # do not cut a word in half
         space = text.rfind(" ", max(0, start - 15), start)
         start = space + 1 if space >= 0 else start

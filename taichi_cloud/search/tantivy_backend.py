@@ -22,6 +22,8 @@ from .documents import LOCALE_FIELD, TEXT_FIELDS, SearchDocument
 KEYWORDS = ("doc_id", "entry_id", "doc_type", "kind", "style", "level", "status", "visibility",
             "has_subtitles", "language")
 WRITER_HEAP = 96_000_000
+FACET_AGGREGATION = {name: {"terms": {"field": name, "size": 1000}}
+                     for name in (*FACETS, "doc_type")}
 
 
 def _schema() -> Any:
@@ -154,20 +156,24 @@ class TantivyEngine:
                 tantivy.Query.term_query(self._schema, k, v), 0.0)) for k, v in filters.items())
             query = tantivy.Query.boolean_query(parts)
         searcher = self._current()
-        result = searcher.search(query, limit, count=True, offset=offset)
+        # With facets, one terms aggregation also gives the total (every document has a
+        # doc_type), so the top-N search need not count: one full pass over the matches
+        # instead of two.
+        result = searcher.search(query, limit, count=not with_facets, offset=offset)
         hits = []
         for score, address in result.hits:
             stored = searcher.doc(address)
             payload = stored.get_first("payload")
             hits.append((float(score), json.loads(bytes(payload).decode("utf-8"))))
+        if not with_facets:
+            return EngineResult(int(result.count or 0), hits, {})
+        aggregated = searcher.aggregate(query, FACET_AGGREGATION)
         counts: dict[str, dict[str, int]] = {}
-        if with_facets and result.count:
-            spec = {name: {"terms": {"field": name, "size": 1000}} for name in FACETS}
-            aggregated = searcher.aggregate(query, spec)
-            for name in FACETS:
-                buckets = (aggregated.get(name) or {}).get("buckets") or []
-                counts[name] = {str(b["key"]): int(b["doc_count"]) for b in buckets}
-        return EngineResult(int(result.count or 0), hits, counts)
+        for name in (*FACETS, "doc_type"):
+            buckets = (aggregated.get(name) or {}).get("buckets") or []
+            counts[name] = {str(b["key"]): int(b["doc_count"]) for b in buckets}
+        total = sum(counts.pop("doc_type").values())
+        return EngineResult(total, hits, counts)
 
     def close(self) -> None:
         writer, self._writer = self._writer, None
