@@ -185,3 +185,35 @@ def test_rebuild_swaps_while_threads_search(index: SearchIndex):
     reopened.open()
     assert reopened.search(SearchQuery("extra")).hits[0].id == "extra-2"
     reopened.close()
+
+
+def test_totals_facets_and_ranks_agree_with_a_count_over_the_records(index: SearchIndex):
+    """Counted the slow way: which records contain the word, after edits and deletes that
+    leave the whoosh index in several segments with deleted documents."""
+    styles = ("chen", "yang", "sun")
+    many = [record(f"drill-{i}", style=styles[i % 3], level="beginner",
+                   languages=["en", "zh-Hans"][: 1 + i % 2],
+                   translations={"en": {"title": f"Drill {i}" + (" sword" * (1 + i % 4)),
+                                        "summary": "Practice" if i % 2 else "Rest"}})
+            for i in range(40)]
+    for start in range(0, 40, 10):  # four commits: four whoosh segments
+        index.apply_changes({r["id"]: r for r in many[start:start + 10]})
+    edited = {**many[3], "translations": {"en": {"title": "Drill without weapons"}}}
+    index.apply_changes({"drill-1": None, "drill-3": edited, "drill-5": None})
+    alive = [r for r in many if r["id"] not in ("drill-1", "drill-5")]
+    alive = [edited if r["id"] == "drill-3" else r for r in alive]
+    with_sword = [r for r in alive if "sword" in r["translations"]["en"]["title"]]
+
+    results = index.search(SearchQuery("sword", style="chen", per_page=100))
+    chen = [r for r in with_sword if r["style"] == "chen"]
+    assert results.total == len(chen) and {h.id for h in results.hits} == {r["id"] for r in chen}
+    results = index.search(SearchQuery("practice sword", per_page=100))
+    both = [r for r in with_sword if r["translations"]["en"].get("summary") == "Practice"]
+    assert {h.id for h in results.hits if h.id.startswith("drill")} == {r["id"] for r in both}
+    facets = index.search(SearchQuery("drill", per_page=5)).facets
+    assert facets["style"] == dict(Counter(r["style"] for r in alive))
+    assert facets["language"] == dict(Counter(lang for r in alive for lang in r["languages"]))
+    # More occurrences of the word in an equally short field rank first (BM25).
+    ranked = index.search(SearchQuery("sword sword", per_page=100)).hits
+    assert ranked[0].id in {r["id"] for r in with_sword if r["translations"]["en"]["title"]
+                            .count("sword") == 4}
