@@ -12,8 +12,9 @@ the newest heartbeat (by seq within a session, by time across sessions and devic
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -226,11 +227,11 @@ class ProgressRecorder:
             first.setdefault((hb.user_id, hb.lesson.id, hb.session, hb.seq), hb)
         fresh = await self._insert_new(conn, first)
         new = [hb for key4, hb in first.items() if key4 in fresh]
-        progress = await _load_progress(conn, keys)
+        progress = await _load_progress(conn, self.db.dialect, keys)
         events: list[LearningEvent] = []
         if new:
-            sessions = await _load_sessions(conn, {(hb.user_id, hb.lesson.id, hb.session)
-                                                   for hb in new})
+            triples = {(hb.user_id, hb.lesson.id, hb.session) for hb in new}
+            sessions = await _load_sessions(conn, self.db.dialect, triples)
             for hb in new:
                 events += _merge(hb, progress, sessions)
             await _save(conn, progress, sessions, {hb.lesson.id: hb.lesson for hb in new})
@@ -304,21 +305,35 @@ def _merge(hb: Heartbeat, progress: dict[tuple[str, str], _Progress],
     return events
 
 
-async def _load_progress(conn: AsyncConnection,
+def _by_keys(dialect: str, table: sa.Table, names: tuple[str, ...],
+             keys: Iterable[tuple[str, ...]]) -> sa.Select[Any]:
+    """Rows of ``table`` whose columns ``names`` equal one of ``keys``, each found through the
+    primary key. SQLite scans the whole table for a row-value IN, so there the keys travel as
+    one JSON parameter joined through ``json_each`` (one cached statement whatever the count)."""
+    wanted = sorted(keys)
+    if dialect != "sqlite":
+        return sa.select(table).where(sa.tuple_(*(table.c[n] for n in names)).in_(wanted))
+    pairs = sa.func.json_each(sa.bindparam("wanted_keys", json.dumps(wanted))) \
+        .table_valued("value").alias("wanted")
+    return sa.select(table).join(pairs, sa.and_(*(
+        table.c[n] == sa.func.json_extract(pairs.c.value, sa.literal_column(f"'$[{i}]'"))
+        for i, n in enumerate(names))))
+
+
+async def _load_progress(conn: AsyncConnection, dialect: str,
                          keys: set[tuple[str, str]]) -> dict[tuple[str, str], _Progress]:
-    rows = (await conn.execute(sa.select(lesson_progress).where(
-        sa.tuple_(lesson_progress.c.user_id, lesson_progress.c.lesson_id).in_(sorted(keys))))).all()
+    rows = (await conn.execute(_by_keys(dialect, lesson_progress, ("user_id", "lesson_id"),
+                                        keys))).all()
     return {(r.user_id, r.lesson_id): _Progress(
         _stored_intervals(r.intervals), float(r.duration), float(r.position),
         r.position_session, int(r.position_seq), r.position_at, r.completed_at, exists=True)
         for r in rows}
 
 
-async def _load_sessions(conn: AsyncConnection, triples: set[tuple[str, str, str]]
-                         ) -> dict[tuple[str, str, str], _Session]:
-    rows = (await conn.execute(sa.select(watch_sessions).where(
-        sa.tuple_(watch_sessions.c.user_id, watch_sessions.c.lesson_id,
-                  watch_sessions.c.session).in_(sorted(triples))))).all()
+async def _load_sessions(conn: AsyncConnection, dialect: str,
+                         triples: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], _Session]:
+    names = ("user_id", "lesson_id", "session")
+    rows = (await conn.execute(_by_keys(dialect, watch_sessions, names, triples))).all()
     return {(r.user_id, r.lesson_id, r.session): _Session(
         _stored_intervals(r.intervals), int(r.last_seq), float(r.position), exists=True)
         for r in rows}
