@@ -208,3 +208,20 @@ async def test_replays_arriving_together_count_once_and_all_get_the_committed_st
     initialized = [s for s in (await r.json())["statements"] if s["verb"]["display"]["en-US"] ==
                    "initialized"]
     assert len(initialized) == 2  # one per session, however often its first beat arrived
+
+
+async def test_enrolments_made_elsewhere_after_the_course_was_cached_still_count(client, make_user):
+    from taichi_cloud.courses.tables import enrollments
+    from taichi_cloud.keys import DB
+    from taichi_cloud.util import iso
+
+    created, lesson, first = await _setup(client, make_user)
+    assert (await beat(client, first, lesson, "a", 1, 10, [[0, 10]])).status == 200
+    # another server process enrols a second learner: this one has the course's list cached
+    second, outsider = await make_user("learner"), await make_user("learner")
+    async with client.app[DB].write() as conn:
+        await conn.execute(enrollments.insert().values(course_id=created["id"], user_id=second.id,
+                                                       enrolled_at=iso()))
+    assert (await beat(client, second, lesson, "b", 1, 10, [[0, 10]])).status == 200
+    r = await beat(client, outsider, lesson, "c", 1, 10, [[0, 10]])
+    assert r.status == 403
