@@ -11,6 +11,7 @@ quotes, ``field:`` syntax, wildcards and control characters cannot reach a backe
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .analysis import (
@@ -215,6 +216,18 @@ class MarkTargets:
     latin: set[str]  # word forms that are marked where a text word has one of them
     cjk: set[str]  # folded CJK strings marked where they occur
     pinyin: set[str]  # joined pinyin marked over Han characters that spell it
+    # The CJK targets up to MAX_MARKED_CJK characters, longest first: at each position the
+    # longest target that occurs there wins, as a scan trying each length would find.
+    cjk_pattern: re.Pattern[str] | None = None
+
+
+MAX_MARKED_CJK = 16
+
+
+def cjk_pattern(targets: set[str]) -> re.Pattern[str] | None:
+    usable = sorted((t for t in targets if 0 < len(t) <= MAX_MARKED_CJK),
+                    key=lambda t: (-len(t), t))
+    return re.compile("|".join(map(re.escape, usable))) if usable else None
 
 
 def mark_targets(plan: QueryPlan) -> MarkTargets:
@@ -235,7 +248,7 @@ def mark_targets(plan: QueryPlan) -> MarkTargets:
             cjk.update(g for g in grams(term.text) if len(g) > 1 or len(term.text) == 1)
     if plan.joined_pinyin:
         pinyin.add(plan.joined_pinyin)
-    return MarkTargets(latin, cjk, pinyin)
+    return MarkTargets(latin, cjk, pinyin, cjk_pattern(cjk))
 
 
 __all__ = ["FEW_HITS", "MarkTargets", "QueryPlan", "QueryTerm", "analyze", "exact_tree",

@@ -18,11 +18,11 @@ from .analysis import (
     han_pinyin,
     word_forms,
 )
+from .query import MAX_MARKED_CJK as MAX_TARGET
 from .query import MarkTargets
 
 WINDOW = 180  # characters of text around the best cluster of marks
 LEAD = 40  # characters shown before the first mark of the window
-MAX_TARGET = 16
 
 
 def _normalized_with_offsets(text: str) -> tuple[str, list[int]]:
@@ -103,6 +103,9 @@ def _cjk_spans(run: str, targets: MarkTargets, is_han: bool,
         joined = "".join(syllables)
         if not any(t in joined for t in targets.pinyin):
             syllables = []
+    if not syllables:  # CJK targets only: one regular-expression scan
+        pattern = targets.cjk_pattern
+        return [m.span() for m in pattern.finditer(run)] if pattern is not None else []
     longest = min(longest, MAX_TARGET)
     i = 0
     while i < len(run):
