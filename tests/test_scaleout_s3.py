@@ -18,13 +18,11 @@ from taichi_cloud.storage.s3 import S3BlobStore
 from tests.conftest import MakeUser
 from tests.media_helpers import Client, clip, decode_errors, tus_upload, wait_for_media
 from tests.test_media_api import (  # noqa: F401  the media suite again, on S3
-    test_deleting_the_entry_cancels_its_transcode,
     test_hostile_uploads_fail_with_a_reason,
     test_media_json_sse_events_and_captions,
 )
 from tests.test_storage_helpers import s3_endpoint  # noqa: F401
 from tests.test_streams import (  # noqa: F401
-    test_audio_only_source_gets_an_audio_ladder,
     test_private_media_needs_a_token_that_opens_every_file,
     test_published_ladder_parses_decodes_and_is_served_like_a_cdn,
 )
