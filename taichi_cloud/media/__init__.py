@@ -21,12 +21,11 @@ JANITOR_SECONDS = 600.0
 async def _media_services(app: web.Application) -> AsyncIterator[None]:
     from ..app import resolve_secret
     from ..keys import CATALOG, DB, MEDIA, QUEUE, SETTINGS, STORE
-    from ..storage import open_store
     from .service import MediaService
     from .tus import UPLOADS_KEY, make_uploads
 
     settings = app[SETTINGS]
-    store = app[STORE] = open_store(settings.resolved_storage_url)
+    store = app[STORE]
     service = MediaService(settings, app[DB], store, app[QUEUE], app[CATALOG],
                            resolve_secret(settings))
     app[MEDIA] = service
@@ -54,10 +53,12 @@ def setup(app: web.Application) -> None:
     """Add the media services (uploads, jobs, streams) and routes to ``app``."""
     from ..jobs import register_job_kind
     from ..keys import API_SPEC, MEDIA
+    from ..storage import store_context
     from . import routes, streams, tus
     from .pipeline import process_job_kind
     from .service import PROCESS_JOB
 
+    app.cleanup_ctx.append(store_context)
     app.cleanup_ctx.append(_media_services)
     register_job_kind(app, PROCESS_JOB, process_job_kind(lambda: app[MEDIA]))
     for component in (tus, routes, streams):
