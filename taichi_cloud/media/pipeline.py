@@ -74,7 +74,8 @@ async def _process(service: MediaService, context: JobContext, asset: dict[str, 
     try:
         probe = await asyncio.to_thread(probe_media, source)
         if probe.is_image:
-            raise MediaRejected("still images are archive items, not video or audio")
+            await _publish_image(service, media_id, source, probe, work / "publish")
+            return
     except MediaRejected as exc:  # the failure hook records the reason on the asset
         raise PermanentFailure(exc.reason) from None
 
@@ -102,6 +103,21 @@ async def _process(service: MediaService, context: JobContext, asset: dict[str, 
                                duration=round(ladder.duration, 3), error=None)
     log.info("media %s ready: %d renditions, %d segments", media_id, len(ladder.renditions),
              ladder.segment_count)
+
+
+async def _publish_image(service: MediaService, media_id: str, source: Path, probe: ProbeResult,
+                         staged: Path) -> None:
+    """Archive photos and scans: bounded, upright, metadata-free re-encodes in several widths."""
+    from .images import make_thumbnails
+
+    await service.update_asset(media_id, status="transcoding", probe=probe.as_dict(), progress=0.0)
+    written = await asyncio.to_thread(make_thumbnails, source, staged)
+    await service.store.publish_tree(stream_prefix(media_id), staged)
+    images = [{"file": w.path.name, "width": w.width, "height": w.height, "type": w.mime}
+              for w in written]
+    await service.update_asset(media_id, status="ready", progress=1.0, outputs={"images": images},
+                               error=None)
+    log.info("media %s ready: %d image files", media_id, len(images))
 
 
 def _write_stills(source: Path, probe: ProbeResult, staged: Path) -> dict[str, bool]:

@@ -36,6 +36,10 @@ MEDIA_OUT: dict[str, Any] = {
         "hls": URL, "dash": URL, "poster": URL, "storyboard": URL,
         "captions": {"type": "array", "items": {"type": "object", "properties": {
             "lang": {"type": "string"}, "url": URL}}},
+        "images": {"type": "array", "description": "archive photos and scans: each width",
+                   "items": {"type": "object", "properties": {
+                       "url": URL, "width": {"type": "integer"}, "height": {"type": "integer"},
+                       "type": {"type": "string"}}}},
     },
 }
 COMPONENTS = {"Media": MEDIA_OUT}

@@ -208,6 +208,7 @@ class MediaService:
         open_to_all = record["status"] == "published" and record["visibility"] == "public"
         query = "" if open_to_all else f"?token={self.tokens.issue(media_id)}"
         outputs = asset["outputs"] or {}
+        images: list[dict[str, Any]] = outputs.get("images", [])
         ready = asset["status"] == "ready"
 
         def url(name: str | None) -> str | None:
@@ -223,8 +224,13 @@ class MediaService:
                                                   "codecs", "frame_rate")}
                            for r in outputs.get("renditions", [])],
             "hls": url(outputs.get("hls")), "dash": url(outputs.get("dash")),
-            "poster": url("poster.jpg" if outputs.get("poster") else None),
-            "poster_small": url("poster-640.jpg" if outputs.get("poster") else None),
+            "poster": url("poster.jpg" if outputs.get("poster") else None)
+            or url(_image_named(images, "image-1280.jpg") or _image_named(images, "image.jpg")),
+            "poster_small": url("poster-640.jpg" if outputs.get("poster") else None)
+            or url(_image_named(images, "image-640.jpg") or _image_named(images, "image.jpg")),
+            # Archive photos and scans: every re-encoded width, for srcset and zoom.
+            "images": [{"url": url(i["file"]), "width": i["width"], "height": i["height"],
+                        "type": i["type"]} for i in images],
             "storyboard": url("storyboard.vtt" if outputs.get("storyboard") else None),
             "captions": captions, "filename": asset["filename"], "size": asset["size"],
             "created_at": asset["created_at"], "updated_at": asset["updated_at"],
@@ -332,3 +338,7 @@ class MediaService:
         from .demo import ingest_demo_clips
 
         return await ingest_demo_clips(self, records)
+
+
+def _image_named(images: list[dict[str, Any]], name: str) -> str | None:
+    return name if any(i["file"] == name for i in images) else None

@@ -7,6 +7,9 @@
     img.addEventListener("click", function () {
       const zoomed = img.classList.toggle("zoomed");
       img.setAttribute("aria-expanded", String(zoomed));
+      // Zoomed: the largest file at its own pixel size; otherwise the responsive choice.
+      if (zoomed) { img.dataset.srcset = img.srcset; img.srcset = ""; img.src = img.dataset.full; }
+      else if (img.dataset.srcset) { img.srcset = img.dataset.srcset; }
     });
     img.addEventListener("keydown", function (event) {
       if (event.key === "Enter" || event.key === " ") { event.preventDefault(); img.click(); }
