@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
@@ -124,3 +126,26 @@ async def test_records_logged_during_a_request_carry_its_id(settings):
     assert first["duration_ms"] >= 0
     outside = next(line for line in lines if line["message"] == "outside any request")
     assert outside["request_id"] is None
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_real_transcode_shows_in_job_and_speed_metrics(client, make_user, tmp_path):
+    from .media_helpers import clip, tus_upload, wait_for_media
+
+    curator = await make_user("curator")
+    data = clip(tmp_path / "m.mp4").read_bytes()
+    done = await tus_upload(client, curator.headers, data, filename="m.mp4")
+    assert (await wait_for_media(client, done["Taichi-Media-Id"], curator.headers))["status"] == "ready"
+    text = ""
+    for _ in range(50):  # the worker reports just after it settles the job
+        text = await (await client.get("/metrics")).text()
+        if 'outcome="completed"' in text:
+            break
+        await asyncio.sleep(0.1)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    jobs = [s for s in families["taichi_job_duration_seconds"].samples
+            if s.name.endswith("_count") and s.labels.get("outcome") == "completed"]
+    assert [s.labels["kind"] for s in jobs] == ["media.process"] and jobs[0].value == 1
+    assert families["taichi_transcoded_media_seconds"].samples[0].value == pytest.approx(2.0, abs=0.2)
+    speed = [s for s in families["taichi_transcode_speed_ratio"].samples if s.name.endswith("_count")]
+    assert speed[0].value == 1

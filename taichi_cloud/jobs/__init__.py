@@ -72,10 +72,25 @@ async def _start_worker(app: web.Application) -> None:
     if not runs_jobs(settings) or not kinds:
         return
     worker = Worker(app[QUEUE], kinds, concurrency=settings.max_concurrent_transcodes,
-                    lease_seconds=settings.job_lease_seconds)
+                    lease_seconds=settings.job_lease_seconds, on_settled=_metrics_hook(app))
     app[WORKER] = worker
     worker.start()
     log.info("job worker %s started (%d at a time)", worker.id, worker.concurrency)
+
+
+def _metrics_hook(app: web.Application) -> Callable[[Job, str, float, JobContext], None] | None:
+    """Job durations and transcoding speed into ``/metrics`` (when the ops component is on)."""
+    from ..ops.metrics import METRICS
+
+    metrics = app.get(METRICS)
+    if metrics is None:
+        return None
+
+    def settled(job: Job, outcome: str, seconds: float, context: JobContext) -> None:
+        metrics.observe_job(job.kind, seconds, outcome)
+        if outcome == "completed" and context.media_seconds:
+            metrics.observe_transcode(context.media_seconds, seconds)
+    return settled
 
 
 async def _stop_worker(app: web.Application) -> None:

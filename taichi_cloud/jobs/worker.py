@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ class JobContext:
     def __init__(self, job: Job) -> None:
         self.job = job
         self.progress: float | None = None
+        #: Seconds of media this try processed (set by media jobs; feeds transcoding speed).
+        self.media_seconds: float | None = None
 
     @property
     def is_last_try(self) -> bool:
@@ -55,8 +58,11 @@ def backoff_seconds(tries: int, base: float) -> float:
 class Worker:
     def __init__(self, queue: JobQueue, kinds: Mapping[str, JobKind], *, concurrency: int = 1,
                  lease_seconds: float = 60.0, poll_interval: float = 1.0,
-                 backoff_base: float = 2.0, worker_id: str | None = None) -> None:
+                 backoff_base: float = 2.0, worker_id: str | None = None,
+                 on_settled: Callable[[Job, str, float, JobContext], None] | None = None) -> None:
         self.queue = queue
+        #: Told of every finished try: (job, outcome, seconds, context) — metrics listen here.
+        self.on_settled = on_settled
         self.kinds = kinds
         self.concurrency = max(1, concurrency)
         self.lease_seconds = lease_seconds
@@ -133,6 +139,7 @@ class Worker:
     async def _execute(self, job: Job) -> None:
         kind = self.kinds[job.kind]
         context = JobContext(job)
+        started = time.monotonic()
         work = asyncio.create_task(self._run_handler(kind, job, context))
         beat = asyncio.create_task(self._heartbeat(job, context, work))
         try:
@@ -143,12 +150,21 @@ class Worker:
             beat.cancel()
             await asyncio.gather(work, beat, return_exceptions=True)
             await asyncio.shield(self._release(job))
+            self._report(job, "released", started, context)
             raise
         beat.cancel()
         await asyncio.gather(beat, return_exceptions=True)
         outcome: BaseException | None = (asyncio.CancelledError() if work.cancelled()
                                          else work.exception())
         await asyncio.shield(self._settle(kind, job, outcome))
+        self._report(job, _outcome_name(job, outcome), started, context)
+
+    def _report(self, job: Job, outcome: str, started: float, context: JobContext) -> None:
+        if self.on_settled is not None:
+            try:
+                self.on_settled(job, outcome, time.monotonic() - started, context)
+            except Exception:
+                log.exception("on_settled hook failed for job %s", job.id)
 
     async def _run_handler(self, kind: JobKind, job: Job, context: JobContext) -> None:
         timeout = job.timeout or kind.timeout
@@ -208,6 +224,16 @@ class Worker:
                 await kind.on_failure(job, error)
             except Exception:
                 log.exception("failure hook of job %s failed", job.id)
+
+
+def _outcome_name(job: Job, outcome: BaseException | None) -> str:
+    if outcome is None:
+        return "completed"
+    if isinstance(outcome, asyncio.CancelledError):
+        return "cancelled"
+    if isinstance(outcome, PermanentFailure) or job.tries >= job.max_tries:
+        return "failed"
+    return "retried"
 
 
 def _describe(exc: BaseException) -> str:

@@ -88,6 +88,7 @@ async def _process(service: MediaService, context: JobContext, asset: dict[str, 
         on_progress=lambda f: progress.update(f * (1 - STILL_WORK_SHARE)),
         timeout=transcode_timeout(probe.duration))
     await progress.flush()
+    context.media_seconds = ladder.duration
     stills = await asyncio.to_thread(_write_stills, source, probe, staged)
     await _add_captions(service, media_id, ladder, staged)
     await service.store.publish_tree(stream_prefix(media_id), staged)
