@@ -8,6 +8,7 @@ import hmac
 import re
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -24,8 +25,8 @@ from .tables import auth_tokens, users
 ROLES = ("learner", "curator", "reviewer", "school", "admin")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
-TOKEN_CACHE_SECONDS = 10.0
-TOKEN_CACHE_SIZE = 10_000
+TOKEN_CACHE_SECONDS = 60.0
+TOKEN_CACHE_SIZE = 100_000
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class Accounts:
         # digest -> (user, monotonic deadline): most requests of a session skip the database.
         # Revocation here is immediate; in other processes of a scale-out deployment it takes
         # effect within TOKEN_CACHE_SECONDS.
-        self._token_cache: dict[str, tuple[User, float]] = {}
+        self._token_cache: OrderedDict[str, tuple[User, float]] = OrderedDict()
 
     async def _hash(self, password: str) -> str:
         return await asyncio.to_thread(self._hasher.hash, password)
@@ -160,6 +161,7 @@ class Accounts:
         digest = token_digest(token)
         cached = self._token_cache.get(digest)
         if cached is not None and cached[1] > time.monotonic():
+            self._token_cache.move_to_end(digest)
             return cached[0]
         async with self.db.read() as conn:
             row = (await conn.execute(
@@ -171,7 +173,7 @@ class Accounts:
             return None
         user = _user(row)
         if len(self._token_cache) >= TOKEN_CACHE_SIZE:
-            self._token_cache.clear()
+            self._token_cache.popitem(last=False)  # least recently used
         # Never cache past the token's own expiry.
         left = (parse_iso(row.expires_at) - utcnow()).total_seconds()
         self._token_cache[digest] = (user, time.monotonic() + min(TOKEN_CACHE_SECONDS, left))

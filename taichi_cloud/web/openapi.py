@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import jsonschema_rs
 from aiohttp import web
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
@@ -60,7 +61,7 @@ class ApiRoutes:
               roles: tuple[str, ...] = ANYONE, **spec: Any) -> Callable[[Handler], Handler]:
         rs = RouteSpec(method.upper(), path, summary, tag, roles, **spec)
         query_validator = _query_validator(rs.query) if rs.query else None
-        body_validator = Draft202012Validator(rs.body) if rs.body and rs.body_content == "application/json" else None
+        body_validator = Validator(rs.body) if rs.body and rs.body_content == "application/json" else None
 
         def decorate(handler: Handler) -> Handler:
             @functools.wraps(handler)
@@ -93,6 +94,21 @@ class ApiRoutes:
 
     def delete(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
         return self.route("DELETE", path, **kw)
+
+
+class Validator:
+    """JSON Schema 2020-12 validation: the Rust validator answers "valid?" in microseconds (hot
+    paths such as progress heartbeats); the Python one explains an invalid body, naming the field."""
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+        self.fast = jsonschema_rs.validator_for(schema)
+        self.slow = Draft202012Validator(schema)
+
+    def iter_errors(self, data: Any) -> Any:
+        if self.fast.is_valid(data):
+            return iter(())
+        return self.slow.iter_errors(data)
 
 
 def enforce_roles(request: web.Request, roles: tuple[str, ...]) -> None:
@@ -138,7 +154,7 @@ def _validate_query(request: web.Request, query: Mapping[str, Schema],
     return values
 
 
-async def read_json(request: web.Request, validator: Draft202012Validator | None = None) -> Any:
+async def read_json(request: web.Request, validator: Validator | Draft202012Validator | None = None) -> Any:
     """Parse a JSON body: 415 for other types, 413 past the size limit, 400 naming the field."""
 
     if request.content_type != "application/json":
@@ -193,7 +209,7 @@ def check_text(data: Any) -> None:
                 stack.append(item)
 
 
-def raise_first_error(validator: Draft202012Validator, data: Any, prefix: str = "") -> None:
+def raise_first_error(validator: Validator | Draft202012Validator, data: Any, prefix: str = "") -> None:
     try:
         errors = sorted(validator.iter_errors(data), key=lambda e: (len(e.path), list(map(str, e.path))))
     except RecursionError:
