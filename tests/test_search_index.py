@@ -217,3 +217,13 @@ def test_totals_facets_and_ranks_agree_with_a_count_over_the_records(index: Sear
     ranked = index.search(SearchQuery("sword sword", per_page=100)).hits
     assert ranked[0].id in {r["id"] for r in with_sword if r["translations"]["en"]["title"]
                             .count("sword") == 4}
+
+
+def test_widening_stops_as_soon_as_enough_is_found(index: SearchIndex):
+    # Three words, one in no document: only the last widening (one term may be missing)
+    # finds the entry; a typo in one of them is fixed one step earlier, all terms required.
+    assert ids(index.search(SearchQuery("chen frame qqqqzzzz")))[:1] == ["chen-old-frame"]
+    results = index.search(SearchQuery("chen old frmae"))
+    assert ids(results)[:1] == ["chen-old-frame"]
+    # The typo fallback found it with every term present: the video and its chapters only.
+    assert set(ids(results)) == {"chen-old-frame"} and results.suggestion == "chen old frame"

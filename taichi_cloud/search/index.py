@@ -285,8 +285,12 @@ class SearchIndex:
             result = engine.search(MatchAll(), filters, offset, per_page, True)
         else:
             result = engine.search(exact_tree(plan), filters, offset, per_page, True)
-            if result.total < FEW_HITS:
-                wider = engine.search(fallback_tree(plan), filters, offset, per_page, True)
+            # Wider only while few are found: fallbacks, then (3+ terms) one term missing.
+            for one_may_miss in (False, True):
+                if result.total >= FEW_HITS or (one_may_miss and len(plan.terms) < 3):
+                    break
+                wider = engine.search(fallback_tree(plan, one_may_miss=one_may_miss), filters,
+                                      offset, per_page, True)
                 if wider.total > result.total:
                     result = wider
         targets = mark_targets(plan)

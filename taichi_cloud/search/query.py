@@ -6,7 +6,8 @@ quotes, ``field:`` syntax, wildcards and control characters cannot reach a backe
 * Tier 1 (exact): every term in a word field (title > summary > body), or the query's
   letters joined as one pinyin word (``chen jia gou`` → ``chenjiagou``).
 * Tier 2 (only when tier 1 finds few): adds CJK bigrams/unigrams, pinyin syllables and Latin
-  words one edit away; with three terms or more, one may be missing.
+  words one edit away; when that still finds few and there are three terms or more, one
+  may be missing.
 """
 
 from __future__ import annotations
@@ -159,10 +160,12 @@ def exact_tree(plan: QueryPlan) -> Node:
     return _with_locale_boost(core, plan)
 
 
-def fallback_tree(plan: QueryPlan) -> Node:
+def fallback_tree(plan: QueryPlan, *, one_may_miss: bool = False) -> Node:
+    """Tier 2: every term through its fallbacks; with ``one_may_miss`` (asked only when the
+    strict form still finds few, and only for three terms or more) one term may be missing."""
     clauses = tuple(_fallback_clause(t) for t in plan.terms)
     core: Node
-    if len(clauses) <= 2:
+    if len(clauses) <= 2 or not one_may_miss:
         core = all_of(clauses)
     else:
         # One term may be missing, but documents that have them all count twice.
