@@ -276,3 +276,34 @@ async def test_a_learners_watching_is_recorded_as_progress(client, browser, read
     assert not view["completed"] and view["position"] > 3
     assert console.errors == []
     await ctx.close()
+
+
+async def test_captions_menu_and_storyboard_previews(client, browser, ready_video):
+    curator = ready_video["curator"]
+    media_id = ready_video["media"]["id"]
+    vtt = "WEBVTT\n\n00:00.000 --> 00:05.000\n起势\n\n00:05.000 --> 00:10.000\n野马分鬃\n"
+    r = await client.post(f"/api/v1/media/{media_id}/captions?lang=zh-Hans", data=vtt.encode(),
+                          headers={**curator.headers, "Content-Type": "text/vtt"})
+    assert r.status == 201, await r.text()
+    ctx, page, console = await new_page(browser, str(client.make_url("")))
+    await page.goto(f"/videos/{ready_video['entry']['id']}?lang=en")
+    await until(page, "document.getElementById('watch').dataset.levels >= 2")
+    assert await page.locator("#captions option[value='zh-Hans']").count() == 1
+    await page.select_option("#captions", "zh-Hans")
+    await page.evaluate("() => { const v = document.getElementById('player'); v.muted = true; return v.play(); }")
+    cue = await until(page, """(() => { const t = Array.from(document.getElementById('player').textTracks)
+        .find(t => t.language === 'zh-Hans'); return t && t.mode === 'showing' && t.activeCues
+        && t.activeCues.length && t.activeCues[0].text; })()""")
+    assert cue in ("起势", "野马分鬃")
+    # Hovering the seek bar shows the storyboard tile for that moment.
+    await until(page, "document.querySelector('#player').duration > 0")
+    assert int(await until(page, "document.getElementById('watch').dataset.storyboard")) >= 10
+    seek = page.locator("#seek")
+    await seek.scroll_into_view_if_needed()
+    box = await seek.bounding_box()
+    await seek.hover(position={"x": box["width"] * 0.75, "y": box["height"] / 2})
+    await until(page, "!document.getElementById('preview').hidden")
+    style = await page.evaluate("getComputedStyle(document.getElementById('preview')).backgroundImage")
+    assert "storyboard.jpg" in style
+    assert console.errors == []
+    await ctx.close()

@@ -119,6 +119,7 @@
         cues.push({ start: secs(m[1]), end: secs(m[2]), url: new URL(m[3], base).href,
                     x: +m[4], y: +m[5], w: +m[6], h: +m[7] });
       });
+      root.dataset.storyboard = String(cues.length);
     }).catch(function () {});
   }
   function showPreview(t) {
