@@ -307,3 +307,16 @@ async def test_captions_menu_and_storyboard_previews(client, browser, ready_vide
     assert "storyboard.jpg" in style
     assert console.errors == []
     await ctx.close()
+
+
+async def test_chromiums_native_hls_player_plays_when_hls_js_is_missing(client, browser, ready_video):
+    ctx, page, _ = await new_page(browser, str(client.make_url("")))
+    if not await page.evaluate("document.createElement('video').canPlayType('application/vnd.apple.mpegurl')"):
+        pytest.skip("this Chromium has no native HLS")
+    await page.route("**/vendor/hls.min.js", lambda route: route.abort())
+    await page.goto(f"/videos/{ready_video['entry']['id']}?lang=en")
+    assert await until(page, "document.getElementById('watch').dataset.engine") == "native"
+    await page.evaluate("() => { const v = document.getElementById('player'); v.muted = true; return v.play(); }")
+    await until(page, "document.getElementById('player').currentTime > 1.0", 30)
+    assert await page.evaluate("document.getElementById('player').videoWidth") > 0
+    await ctx.close()
