@@ -11,6 +11,7 @@ import json
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,33 @@ from .base import FACETS, Bool, EngineResult, IndexUnavailable, MatchAll, Node, 
 from .documents import LOCALE_FIELD, TEXT_FIELDS, SearchDocument
 
 KEYWORDS = ("doc_id", "entry_id", "doc_type", "kind", "style", "level", "status", "visibility",
-            "has_subtitles", "language")
+            "has_subtitles", "language", "facet_key", "public")
 WRITER_HEAP = 96_000_000
-FACET_AGGREGATION = {name: {"terms": {"field": name, "size": 1000}}
-                     for name in (*FACETS, "doc_type")}
+# Single-valued facets (and doc_type, for the total) are counted from one terms aggregation
+# over their combination: each terms aggregation walks every match once, so one for the
+# combination plus one for the multi-valued languages instead of six.
+COMBINED = ("kind", "style", "level", "has_subtitles", "doc_type")
+FACET_AGGREGATION = {"facet_key": {"terms": {"field": "facet_key", "size": 65536}},
+                     "language": {"terms": {"field": "language", "size": 1000}}}
+
+
+PUBLIC = ("published", "public")
+
+
+def _values(doc: SearchDocument) -> dict[str, str]:
+    return {"doc_id": doc.doc_id, "entry_id": doc.entry_id,
+            "doc_type": "chapter" if doc.is_chapter else "entry",
+            "kind": doc.kind, "style": doc.style, "level": doc.level, "status": doc.status,
+            "visibility": doc.visibility,
+            "has_subtitles": "true" if doc.has_subtitles else "false",
+            # What anonymous searches filter on, as one term instead of two.
+            "public": "true" if (doc.status, doc.visibility) == PUBLIC else "false"}
+
+
+@lru_cache(maxsize=65536)
+def _combination(key: str) -> tuple[str, ...]:
+    values = json.loads(key)
+    return tuple(str(v) for v in values) if isinstance(values, list) else ()
 
 
 def _schema() -> Any:
@@ -39,13 +63,10 @@ def _schema() -> Any:
 
 
 def _document(doc: SearchDocument) -> Any:
-    values: dict[str, Any] = {
-        "doc_id": doc.doc_id, "entry_id": doc.entry_id,
-        "doc_type": "chapter" if doc.is_chapter else "entry",
-        "kind": doc.kind, "style": doc.style, "level": doc.level, "status": doc.status,
-        "visibility": doc.visibility, "has_subtitles": "true" if doc.has_subtitles else "false",
-    }
+    values = _values(doc)
     out = tantivy.Document(**{k: v for k, v in values.items() if v})
+    out.add_text("facet_key", json.dumps([values[name] for name in COMBINED],
+                                         ensure_ascii=False))
     for language in doc.languages:
         out.add_text("language", language)
     for name in (*TEXT_FIELDS, LOCALE_FIELD):
@@ -150,6 +171,9 @@ class TantivyEngine:
     def search(self, node: Node, filters: Mapping[str, str], offset: int, limit: int,
                with_facets: bool) -> EngineResult:
         query = self._compile(node)
+        if (filters.get("status"), filters.get("visibility")) == PUBLIC:
+            filters = {k: v for k, v in filters.items() if k not in ("status", "visibility")}
+            filters["public"] = "true"
         if filters:
             parts = [(tantivy.Occur.Must, query)]
             parts.extend((tantivy.Occur.Must, tantivy.Query.const_score_query(
@@ -168,10 +192,14 @@ class TantivyEngine:
         if not with_facets:
             return EngineResult(int(result.count or 0), hits, {})
         aggregated = searcher.aggregate(query, FACET_AGGREGATION)
-        counts: dict[str, dict[str, int]] = {}
-        for name in (*FACETS, "doc_type"):
-            buckets = (aggregated.get(name) or {}).get("buckets") or []
-            counts[name] = {str(b["key"]): int(b["doc_count"]) for b in buckets}
+        counts: dict[str, dict[str, int]] = {name: {} for name in (*FACETS, "doc_type")}
+        for bucket in (aggregated.get("facet_key") or {}).get("buckets") or []:
+            count = int(bucket["doc_count"])
+            for name, value in zip(COMBINED, _combination(str(bucket["key"])), strict=True):
+                if value:
+                    counts[name][value] = counts[name].get(value, 0) + count
+        for bucket in (aggregated.get("language") or {}).get("buckets") or []:
+            counts["language"][str(bucket["key"])] = int(bucket["doc_count"])
         total = sum(counts.pop("doc_type").values())
         return EngineResult(total, hits, counts)
 
