@@ -124,7 +124,7 @@ async def test_a_lesson_plays_switches_quality_mirrors_changes_speed_and_seeks(c
 
     await page.click("text=White crane spreads its wings")
     await until(page, "Math.abs(document.getElementById('player').currentTime - 8) < 1.5")
-    assert await page.get_attribute(".chapters [data-start='8']", "aria-current") == "true"
+    await until(page, "document.querySelector(\".chapters [data-start='8']\").getAttribute('aria-current') === 'true'")
     assert console.errors == []
     await ctx.close()
 

@@ -201,6 +201,7 @@
   video.addEventListener("seeking", function () { if (seekFrom === null) seekFrom = state.lastPos; closeSegment(); });
   video.addEventListener("seeked", function () {
     state.lastPos = video.currentTime;
+    markChapter();
     if (seekFrom !== null && Math.abs(seekFrom - video.currentTime) > 0.5) beat("seek", seekFrom);
     seekFrom = null;
   });
