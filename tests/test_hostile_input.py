@@ -17,6 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from taichi_cloud.app import create_app
+from taichi_cloud.keys import SEARCH
 
 from .conftest import problem
 from .test_catalog import VIDEO, create, publish
@@ -174,13 +175,17 @@ async def test_markup_in_every_translated_field_is_escaped_on_every_page(client,
         "items": [{"entry": video["id"], "text": {"en": f"I{m}"}}, {"entry": archive["id"]}]})
     await publish(client, collection["id"], curator, reviewer)
 
+    await client.app[SEARCH].flush()  # the search page shows their snippets too
     pages = ["/", f"/videos/{video['id']}", "/people/evil-person", f"/archives/{archive['id']}",
-             f"/collections/{collection['id']}", f"/?lang=en&q={m}", f"/login?next={m}"]
+             f"/collections/{collection['id']}", f"/?lang=en&q={m}", f"/login?next={m}",
+             "/search?q=img+script+alert&lang=en", f"/search?q={m}&lang=en"]
     for path in pages:
         r = await client.get(path, params={"lang": "en"} if "?" not in path else None)
         assert r.status == 200, path
         html = await r.text()
         assert "<img src=x" not in html and "<script>alert" not in html, path
+        if path.startswith("/search"):
+            assert 'class="hit"' in html, path  # the marked-up entries are really listed
         assert 'href="javascript:' not in html.lower(), path
         injected = InjectedMarkup()
         injected.feed(html)
