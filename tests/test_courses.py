@@ -10,8 +10,8 @@ from tests.test_courses_helpers import beat, course, enrol, lesson_ids, video
 
 
 async def test_create_course_with_translations_and_lesson_durations(client, make_user):
-    curator = await make_user("curator")
-    a = await video(client, curator, "Commencement", 120.0,
+    curator, reviewer = await make_user("curator"), await make_user("reviewer")
+    a = await video(client, curator, "Commencement", 120.0, reviewer,
                     translations={"zh-Hans": {"title": "起势"}})
     reading = await client.post("/api/v1/entries", headers=curator.headers, json={
         "kind": "archive", "archive_type": "document", "translations": {"en": {"title": "Classics"}}})

@@ -8,9 +8,9 @@ from aiohttp.test_utils import TestClient
 
 
 async def video(client: TestClient[Any, Any], curator: Any, title: str, seconds: float,
-                reviewer: Any | None = None, **extra: Any) -> str:
-    """A video entry whose chapters end at ``seconds`` (its lesson duration); published when a
-    reviewer is given."""
+                reviewer: Any | None = None, *, draft: bool = False, **extra: Any) -> str:
+    """A published video entry whose chapters end at ``seconds`` (its lesson duration); a draft
+    with ``draft=True`` (a course's owner may only build lessons of entries they may see)."""
     body = {"kind": "video", "translations": {"en": {"title": title}, **extra.pop("translations", {})},
             "chapters": [{"start": 0, "end": seconds / 2, "title": {"en": "Opening"}},
                          {"start": seconds / 2, "end": seconds, "title": {"en": "Closing"}}],
@@ -18,9 +18,24 @@ async def video(client: TestClient[Any, Any], curator: Any, title: str, seconds:
     r = await client.post("/api/v1/entries", json=body, headers=curator.headers)
     assert r.status == 201, await r.text()
     entry_id: str = (await r.json())["id"]
-    if reviewer is not None:
+    if not draft:
+        if reviewer is None:
+            reviewer = await _reviewer(client)
         await publish(client, entry_id, curator, reviewer)
     return entry_id
+
+
+async def _reviewer(client: TestClient[Any, Any]) -> Any:
+    from types import SimpleNamespace
+
+    from taichi_cloud.keys import ACCOUNTS
+    from taichi_cloud.util import new_id
+
+    accounts = client.app[ACCOUNTS]
+    user = await accounts.create_user(f"reviewer-{new_id().lower()}@example.org", "correct horse battery",
+                                      "Reviewer", "reviewer")
+    token = await accounts.issue_token(user.id)
+    return SimpleNamespace(id=user.id, headers={"Authorization": f"Bearer {token}"})
 
 
 async def publish(client: TestClient[Any, Any], entry_id: str, curator: Any, reviewer: Any) -> None:

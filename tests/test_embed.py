@@ -103,7 +103,7 @@ async def test_embed_page_has_playlist_discovery_and_resume(client, make_user):
 
 async def test_embed_of_unknown_or_hidden_things_is_404(client, make_user):
     curator = await make_user("curator")
-    draft = await video(client, curator, "Draft", 60.0)
+    draft = await video(client, curator, "Draft", 60.0, draft=True)
     assert (await client.get(f"/embed/videos/{draft}")).status == 404
     assert (await client.get("/embed/videos/nope")).status == 404
     assert (await client.get("/embed/courses/nope")).status == 404
@@ -140,7 +140,7 @@ async def test_oembed_returns_a_working_iframe(client, make_user):
 
 async def test_oembed_errors(client, make_user):
     curator, a, _, _ = await _catalog(client, make_user)
-    draft = await video(client, curator, "Draft", 60.0)
+    draft = await video(client, curator, "Draft", 60.0, draft=True)
     cases = [
         ({"url": f"{BASE}/videos/{a}", "format": "xml"}, 501),
         ({"url": f"https://elsewhere.example/videos/{a}"}, 404),

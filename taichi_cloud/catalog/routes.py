@@ -6,12 +6,12 @@ from typing import Any
 
 from aiohttp import web
 
-from ..errors import Invalid
+from ..errors import Invalid, NotFound
 from ..keys import BODY, CATALOG, MEDIA, QUERY
 from ..web.context import json_response, requested_locales, viewer
 from ..web.openapi import SIGNED_IN, ApiRoutes
 from .model import ENTRY_CREATE, ENTRY_OUT, ENTRY_PATCH, KINDS, LEVELS, STATUSES, TRANSITION
-from .service import EDITORS, can_view
+from .service import EDITORS, can_edit, can_view
 from .views import present_entry, related_ids
 
 api = ApiRoutes()
@@ -108,7 +108,9 @@ async def transition_entry(request: web.Request) -> web.Response:
 async def entry_audit(request: web.Request) -> web.Response:
     catalog = request.app[CATALOG]
     entry_id = request.match_info["id"]
-    await catalog.get_visible(entry_id, viewer(request))
+    record = await catalog.get_visible(entry_id, viewer(request))
+    if not can_edit(record, viewer(request)):  # reviewers' comments are for the entry's editors
+        raise NotFound(f"no entry {entry_id}")
     return json_response({"id": entry_id, "events": await catalog.audit_log(entry_id)})
 
 

@@ -9,9 +9,10 @@ from typing import Any
 from aiohttp import web
 
 from ..accounts.service import User
+from ..catalog.service import can_view
 from ..errors import Unauthorized
 from ..keys import CATALOG, COURSES, DB, MEDIA, SETTINGS
-from ..web.context import requested_locales
+from ..web.context import requested_locales, viewer
 from .certificates import Certificates
 from .durations import LessonDurations
 from .lrs import LrsForwarder
@@ -68,6 +69,9 @@ async def presented(request: web.Request, course: dict[str, Any]) -> dict[str, A
     """A course in the request's language, with lesson titles and durations from the catalog."""
     parts = component(request)
     records = await request.app[CATALOG].titles({lesson["entry"] for lesson in all_lessons(course)})
+    # An entry withdrawn or made private after the course was built is not shown through it.
+    who = viewer(request)
+    records = {i: r for i, r in records.items() if can_view(r, who)}
     durations = await parts.durations.of_records(records.values())
     return present_course(course, requested_locales(request), records, durations)
 
@@ -90,8 +94,6 @@ async def watch_context(request: web.Request, entry_id: str,
     from .tables import enrollments, lesson_progress, lessons
 
     empty: dict[str, Any] = {"lesson": None, "course": None, "resume": 0.0, "lesson_fraction": 0.0}
-    from ..web.context import viewer
-
     user = viewer(request)
     if user is None:
         return empty

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..accounts.service import User
-from ..catalog.service import Catalog
+from ..catalog.service import Catalog, can_view
 from ..catalog.tables import entries
 from ..db import Database
 from ..errors import Conflict, Forbidden, Invalid, NotFound
@@ -75,7 +75,7 @@ class Courses:
         async with self.db.write() as conn:
             if (await conn.execute(sa.select(courses.c.id).where(courses.c.id == course_id))).first():
                 raise Conflict(f"a course with id {course_id} exists", field="id")
-            await _check_entries(conn, data["modules"])
+            await _check_entries(conn, data["modules"], owner)
             await conn.execute(courses.insert().values(
                 id=course_id, owner_id=owner.id, visibility=data.get("visibility", "public"),
                 source_locale=source, translations=translations, embed_origins=origins,
@@ -240,13 +240,17 @@ def _origins(raw: list[str]) -> list[str]:
     return list(dict.fromkeys(normalize_origin(o, f"embed_origins.{i}") for i, o in enumerate(raw)))
 
 
-async def _check_entries(conn: AsyncConnection, modules: list[dict[str, Any]]) -> None:
+async def _check_entries(conn: AsyncConnection, modules: list[dict[str, Any]], owner: User) -> None:
+    """Lessons name entries the course's owner may see (others' drafts and private entries are
+    "no entry", so a course can neither show nor probe them)."""
     wanted = [(f"modules.{m}.lessons.{i}.entry", lesson["entry"])
               for m, module in enumerate(modules) for i, lesson in enumerate(module["lessons"])]
     ids = {ref for _, ref in wanted}
-    rows = (await conn.execute(sa.select(entries.c.id, entries.c.kind)
+    rows = (await conn.execute(sa.select(entries.c.id, entries.c.kind, entries.c.status,
+                                         entries.c.visibility, entries.c.owner_id)
                                .where(entries.c.id.in_(ids)))).all()
-    kinds = {r.id: r.kind for r in rows}
+    kinds = {r.id: r.kind for r in rows
+             if can_view({"owner": r.owner_id, "status": r.status, "visibility": r.visibility}, owner)}
     for field, ref in wanted:
         if ref not in kinds:
             raise Invalid(f"{field}: no entry {ref}", field=field)

@@ -58,8 +58,8 @@ async def process_media(service: MediaService, context: JobContext) -> None:
     if asset["status"] == "ready":
         return
     work = service.work_root / media_id / f"try-{context.job.tries}"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    await asyncio.to_thread(shutil.rmtree, work, True)
+    await asyncio.to_thread(work.mkdir, parents=True)
     try:
         await _process(service, context, asset, work)
     finally:
@@ -146,13 +146,16 @@ async def _add_captions(service: MediaService, media_id: str, ladder: LadderResu
     """Captions posted before the ladder was ready go into the published set."""
     if not await service.caption_langs(media_id):
         return
-    master = (staged / ladder.hls).read_text("utf-8")
-    mpd = (staged / ladder.dash).read_text("utf-8")
+    master = await asyncio.to_thread((staged / ladder.hls).read_text, "utf-8")
+    mpd = await asyncio.to_thread((staged / ladder.dash).read_text, "utf-8")
     files = await service.caption_files(media_id, ladder.duration, master, mpd)
-    for name, data in files.items():
-        path = staged / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+
+    def write_all() -> None:
+        for name, data in files.items():
+            path = staged / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    await asyncio.to_thread(write_all)
 
 
 class _ProgressWriter:

@@ -20,6 +20,8 @@ api = ApiRoutes()
 
 EVENT_POLL_SECONDS = 0.25
 EVENT_KEEPALIVE_SECONDS = 15.0
+EVENT_STREAM_SECONDS = 600.0
+EVENT_RETRY_MS = 2000
 STATUSES = ["uploaded", "probing", "transcoding", "ready", "failed"]
 URL = {"type": ["string", "null"]}
 MEDIA_OUT: dict[str, Any] = {
@@ -78,7 +80,10 @@ async def media_events(request: web.Request) -> web.StreamResponse:
     last: tuple[Any, ...] | None = None
     quiet = 0.0
     number = 0
-    while True:
+    # One stream lives at most EVENT_STREAM_SECONDS; EventSource reconnects by itself ("retry").
+    deadline = asyncio.get_running_loop().time() + EVENT_STREAM_SECONDS
+    await response.write(f"retry: {EVENT_RETRY_MS}\n\n".encode())
+    while asyncio.get_running_loop().time() < deadline:
         state = (asset["status"], round(float(asset["progress"] or 0), 3), asset["error"])
         if state != last:
             last, quiet, number = state, 0.0, number + 1

@@ -125,7 +125,8 @@ async def transcode_ladder_async(
         await run_ffmpeg_async(args, plan.duration, _scaled(on_progress), timeout)
         return await asyncio.to_thread(_finish, plan, out_dir, Path(final_dir), on_progress)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        # A failed or cancelled ladder may leave gigabytes of segments: delete off the loop.
+        await asyncio.shield(asyncio.to_thread(shutil.rmtree, scratch, True))
 
 
 def _scratch_dirs(work_dir: str | os.PathLike[str]) -> tuple[Path, Path]:

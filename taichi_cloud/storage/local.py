@@ -125,7 +125,8 @@ class LocalBlobStore:
         await asyncio.to_thread(publish_directory, staged, self._path(prefix))
 
     async def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        # Originals can be many gigabytes; unlinking them may take a while.
+        await asyncio.to_thread(self._path(key).unlink, True)
 
     async def delete_prefix(self, prefix: str) -> None:
         await asyncio.to_thread(shutil.rmtree, self._path(prefix), True)
