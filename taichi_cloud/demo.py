@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -12,6 +11,7 @@ from aiohttp import web
 from .catalog.seed import SEED_DIR, import_records, read_catalog_files
 from .errors import Conflict
 from .keys import ACCOUNTS, CATALOG, MEDIA
+from .util import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,4 @@ async def demo_context(app: web.Application) -> AsyncIterator[None]:
     await seed_demo(app)
     clips = asyncio.create_task(_make_demo_clips(app), name="demo-clips")
     yield
-    if not clips.done():
-        clips.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await clips
+    await stop_task(clips)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 from datetime import UTC, datetime
 
@@ -26,3 +28,12 @@ def iso(dt: datetime | None = None) -> str:
 
 def parse_iso(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+async def stop_task(task: asyncio.Task[object] | None) -> None:
+    """Cancel a background task and wait until it has finished (its cancellation swallowed)."""
+    if task is None or task.done():
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

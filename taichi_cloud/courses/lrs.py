@@ -18,7 +18,7 @@ import aiohttp
 import sqlalchemy as sa
 
 from ..db import Database
-from ..util import iso, utcnow
+from ..util import iso, stop_task, utcnow
 from .tables import xapi_outbox, xapi_statements
 from .xapi import VERSION
 
@@ -49,12 +49,7 @@ class LrsForwarder:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="xapi-forwarder")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await stop_task(self._task)
         if self._session is not None:
             await self._session.close()
         self._task = self._session = None

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ..db import Database
-from ..util import iso
+from ..util import iso, stop_task
 from .intervals import JOIN_GAP, Interval, WatchedIntervals
 from .service import LessonRef
 from .tables import heartbeats, lesson_progress, watch_sessions
@@ -172,13 +172,8 @@ class ProgressRecorder:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="progress-writer")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         if self._pending:  # flush what is left rather than dropping acknowledged work
             batch, self._pending = self._pending, []
             await self._flush(batch)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+
+from ..util import stop_task
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -44,9 +45,7 @@ async def _media_services(app: web.Application) -> AsyncIterator[None]:
 
     task = asyncio.create_task(janitor(), name="expired uploads janitor")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task)
 
 
 def setup(app: web.Application) -> None:
